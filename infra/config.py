@@ -1,0 +1,85 @@
+"""Typed run configs: dataclasses loaded with omegaconf from YAML plus dotted `key=value` overrides.
+
+Every component owns a config dataclass with one docstring per field and validates itself in
+`__post_init__` with the helpers below, so a bad value fails up front with a message that names
+the key and the allowed values. Nothing downstream re-defaults or mutates a config.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, Iterable, Sequence, TypeVar
+
+from infra.errors import ConfigError
+
+T = TypeVar("T")
+
+
+def check_choice(key: str, value: Any, allowed: Iterable[Any]) -> None:
+    allowed = list(allowed)
+    if value not in allowed:
+        raise ConfigError(f"{key}={value!r} is not allowed; choose one of: {', '.join(map(str, allowed))}")
+
+
+def check_range(key: str, value: float, low: float | None = None, high: float | None = None,
+                low_open: bool = False, high_open: bool = False) -> None:
+    bad = (low is not None and (value <= low if low_open else value < low)) or \
+          (high is not None and (value >= high if high_open else value > high))
+    if bad:
+        lo = "" if low is None else f"{'>' if low_open else '>='} {low}"
+        hi = "" if high is None else f"{'<' if high_open else '<='} {high}"
+        raise ConfigError(f"{key}={value!r} is out of range; it must be {' and '.join(p for p in (lo, hi) if p)}")
+
+
+def load_config(schema: type[T], path: str | Path | None = None, overrides: Sequence[str] = ()) -> T:
+    """Build `schema` from its defaults, then the YAML file at `path`, then `key=value` overrides."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        merged = OmegaConf.structured(schema)
+        if path is not None:
+            path = Path(path)
+            if not path.is_file():
+                raise ConfigError(f"config file {str(path)!r} does not exist")
+            try:
+                from_file = OmegaConf.load(path)
+            except Exception as err:  # yaml errors come in several types
+                raise ConfigError(f"config file {str(path)!r} is not valid YAML: {err}") from None
+            merged = OmegaConf.merge(merged, from_file)
+        for item in overrides:
+            if "=" not in item:
+                raise ConfigError(f"override {item!r} must look like key=value (e.g. grpo.group_size=8)")
+        if overrides:
+            merged = OmegaConf.merge(merged, OmegaConf.from_dotlist(list(overrides)))
+        return OmegaConf.to_object(merged)  # runs every __post_init__
+    except OmegaConfBaseException as err:
+        raise ConfigError(_describe(err)) from None
+
+
+def _describe(err: Exception) -> str:
+    key = getattr(err, "full_key", None)
+    msg = str(err).splitlines()[0]
+    if type(err).__name__ == "ConfigKeyError" and key:
+        return f"unknown config key {key!r}"
+    if key:
+        return f"bad value for {key!r}: {msg}"
+    return msg
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    """The resolved config as plain data (for MLflow params, checkpoints and manifests)."""
+    return dataclasses.asdict(config)
+
+
+def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{'a': {'b': 1}} -> {'a.b': 1}: the dotted keys users write as overrides."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flatten(value, dotted + "."))
+        else:
+            out[dotted] = value
+    return out
