@@ -1,0 +1,161 @@
+"""Synthetic STVG data: real H.264 videos of moving shapes with known ground-truth tubes.
+
+Each video is 20 s long (the HC-STVG convention, so the HC-STVG reader's fps = img_num / 20 holds).
+It shows 2-4 shapes of distinct colours; one is the target, visible on a known span of frames (it
+appears, moves in a straight line, disappears), the others are distractors with spans of their own.
+The query names the target: "the red square moving right". Output, in `out_dir`:
+
+    videos/<id>.mp4     libx264, yuv420p
+    annotations.json    HC-STVG v2 format (bbox xywh from st_frame, st_time, ed_time, img_num,
+                        img_size [h, w], English), keyed by video file name
+    tracks.json         every object's per-frame box, with the target's instance id (tracks format)
+
+Deterministic: the same seed gives the same annotation bytes; video i depends only on (seed, i),
+so a larger `num_videos` extends a smaller set.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from infra.data.readers.hcstvg import HCSTVG_SECONDS
+from infra.data.sample import GroundingSample
+from infra.data.shapes import DIRECTIONS, PALETTE, SHAPES, MovingObject, background, draw
+from infra.data.tracks import dump_by_key, tracks_to_json, write_tracks
+from infra.errors import UserError
+
+VIDEO_SECONDS = HCSTVG_SECONDS  # the HC-STVG reader's fps = img_num / 20 relies on it
+ANNOTATIONS = "annotations.json"
+TRACKS = "tracks.json"
+VIDEOS = "videos"
+
+
+@dataclass(frozen=True)
+class Scene:
+    objects: tuple[MovingObject, ...]
+    """Drawn in this order; the target is last, so it is never occluded and its box stays tight."""
+    num_frames: int
+
+    @property
+    def target(self) -> MovingObject:
+        return self.objects[-1]
+
+
+def sample_scene(rng: np.random.Generator, width: int, height: int, num_frames: int) -> Scene:
+    """Random objects for one video: distinct colours, the target last."""
+    count = int(rng.integers(2, 5))
+    colours = rng.choice(list(PALETTE), size=count, replace=False)
+    ids = rng.permutation(count) + 1  # the target's id must not give it away
+    objects = []
+    for k in range(count):
+        is_target = k == count - 1
+        low, high = (0.2, 0.6) if is_target else (0.2, 0.9)
+        length = max(2, int(round(rng.uniform(low, high) * num_frames)))
+        first = int(rng.integers(0, num_frames - length + 1))
+        size = max(12.0, rng.uniform(0.12, 0.2) * min(width, height))
+        direction = str(rng.choice(list(DIRECTIONS)))
+        start, end = _path(rng, direction, size, width, height)
+        objects.append(MovingObject(int(ids[k]), str(colours[k]), str(rng.choice(SHAPES)), direction, size,
+                                    (first, first + length), start, end))
+    return Scene(tuple(objects), num_frames)
+
+
+def _path(rng: np.random.Generator, direction: str, size: float, width: int, height: int):
+    """Start and end centres of a straight move in `direction` that keeps the shape inside the frame."""
+    dx, dy = DIRECTIONS[direction]
+    margin = size / 2 + 2
+    along_extent = (width if dx else height) - 2 * margin
+    travel = rng.uniform(0.3, 0.7) * along_extent
+    a0 = margin + rng.uniform(0, along_extent - travel)
+    a1 = a0 + travel
+    if dx < 0 or dy < 0:
+        a0, a1 = a1, a0
+    across = rng.uniform(margin, (height if dx else width) - margin)
+    return ((a0, across), (a1, across)) if dx else ((across, a0), (across, a1))
+
+
+def render(path: str | Path, scene: Scene, width: int, height: int, fps: float, bg: np.ndarray, *,
+           gop_seconds: float = 2.0, crf: int = 18, preset: str = "veryfast") -> dict[int, dict[int, tuple]]:
+    """Encode the scene to an H.264 MP4 at `path`; return instance id -> frame id -> xyxy box."""
+    import av
+
+    tracks: dict[int, dict[int, tuple]] = {obj.instance_id: {} for obj in scene.objects}
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = {"crf": str(crf), "preset": preset, "g": str(max(1, round(gop_seconds * fps)))}
+        for f in range(scene.num_frames):
+            canvas = bg.copy()
+            for obj in scene.objects:
+                box = draw(canvas, obj, f)
+                if box is not None:
+                    tracks[obj.instance_id][f] = box
+            for packet in stream.encode(av.VideoFrame.from_ndarray(canvas, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return tracks
+
+
+def check_settings(width: int, height: int, fps: float, num_videos: int) -> int:
+    """Validate the knobs; return the number of frames per video."""
+    if num_videos < 1:
+        raise UserError(f"--videos must be >= 1, got {num_videos}")
+    if width % 2 or height % 2 or min(width, height) < 48:
+        raise UserError(f"--width/--height must be even and >= 48 (yuv420p), got {width}x{height}")
+    frames = fps * VIDEO_SECONDS
+    if not (0 < fps <= 60) or abs(frames - round(frames)) > 1e-6:
+        raise UserError(f"--fps must be in (0, 60] and make {VIDEO_SECONDS:g} s a whole number of frames, got {fps}")
+    return int(round(frames))
+
+
+def generate(out_dir: str | Path, num_videos: int, seed: int, *, width: int = 160, height: int = 120,
+             fps: float = 5.0, progress: bool = False) -> Path:
+    """Write `num_videos` synthetic videos with annotations and tracks into `out_dir`; return the
+    path of the annotation file. Video i of seed s is named `synth-s<s>-<i:05d>.mp4`."""
+    from tqdm import tqdm
+
+    num_frames = check_settings(width, height, fps, num_videos)
+    out = Path(out_dir)
+    (out / VIDEOS).mkdir(parents=True, exist_ok=True)
+    annotations, tracks = {}, {}
+    for i in tqdm(range(num_videos), desc="synthetic videos", unit="video", disable=not progress):
+        rng = np.random.default_rng([seed, i])
+        scene = sample_scene(rng, width, height, num_frames)
+        name = f"synth-s{seed}-{i:05d}.mp4"
+        boxes = render(out / VIDEOS / name, scene, width, height, fps, background(rng, width, height))
+        target = scene.target
+        first, end = target.span
+        target_boxes = boxes[target.instance_id]
+        if sorted(target_boxes) != list(range(first, end)):  # shapes stay inside the frame by construction
+            raise RuntimeError(f"synthetic target of {name} is not drawn on every frame of its span")
+        annotations[name] = {
+            "bbox": [[x1, y1, x2 - x1, y2 - y1] for x1, y1, x2, y2 in (target_boxes[f] for f in range(first, end))],
+            "st_time": round(first / fps, 6),
+            "ed_time": round(end / fps, 6),
+            "img_num": num_frames,
+            "img_size": [height, width],
+            "st_frame": first,
+            "English": target.describe(),
+        }
+        tracks[name] = tracks_to_json(boxes, target.instance_id)
+    path = out / ANNOTATIONS
+    path.write_text(dump_by_key(annotations), encoding="utf-8")
+    write_tracks(out / TRACKS, tracks)
+    return path
+
+
+def load_synthetic(out_dir: str | Path) -> list[GroundingSample]:
+    """The samples of a generated set: HC-STVG v2 reader plus tracks and target ids, dataset='synthetic'."""
+    import dataclasses
+
+    from infra.data.readers import read_annotations
+
+    out = Path(out_dir)
+    samples = read_annotations("hcstvg-v2", out / ANNOTATIONS, video_root=out / VIDEOS, tracks=out / TRACKS)
+    return [dataclasses.replace(s, dataset="synthetic") for s in samples]
+
