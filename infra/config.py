@@ -32,8 +32,14 @@ def check_range(key: str, value: float, low: float | None = None, high: float | 
         raise ConfigError(f"{key}={value!r} is out of range; it must be {' and '.join(p for p in (lo, hi) if p)}")
 
 
-def load_config(schema: type[T], path: str | Path | None = None, overrides: Sequence[str] = ()) -> T:
-    """Build `schema` from its defaults, then the YAML file at `path`, then `key=value` overrides."""
+def load_config(schema: type[T], path: str | Path | None = None, overrides: Sequence[str] = (),
+                derived: dict[str, str] | None = None) -> T:
+    """Build `schema` from its defaults, then the YAML file at `path`, then `key=value` overrides.
+
+    `derived` maps a dotted key to the key it follows (e.g. {"grpo.temperature":
+    "rollout.temperature"}): unless the file or an override sets it, it takes that key's value, so
+    two sections that must agree are written once.
+    """
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
@@ -47,12 +53,16 @@ def load_config(schema: type[T], path: str | Path | None = None, overrides: Sequ
                 from_file = OmegaConf.load(path)
             except Exception as err:  # yaml errors come in several types
                 raise ConfigError(f"config file {str(path)!r} is not valid YAML: {err}") from None
-            merged = OmegaConf.merge(merged, from_file)
         for item in overrides:
             if "=" not in item:
                 raise ConfigError(f"override {item!r} must look like key=value (e.g. grpo.group_size=8)")
-        if overrides:
-            merged = OmegaConf.merge(merged, OmegaConf.from_dotlist(list(overrides)))
+        explicit = OmegaConf.from_dotlist(list(overrides)) if overrides else OmegaConf.create()
+        if path is not None:
+            explicit = OmegaConf.merge(from_file, explicit)
+        merged = OmegaConf.merge(merged, explicit)
+        for key, source in (derived or {}).items():
+            if OmegaConf.select(explicit, key, default=None) is None:
+                OmegaConf.update(merged, key, OmegaConf.select(merged, source), merge=False)
         return OmegaConf.to_object(merged)  # runs every __post_init__
     except OmegaConfBaseException as err:
         raise ConfigError(_describe(err)) from None
