@@ -1,0 +1,140 @@
+"""Rollout strips and reward curves: sizes worked by hand, colours found where the boxes are."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from infra.viz import draw_rollout_strip, plot_reward_curve
+
+GREEN, RED = (0, 255, 0), (255, 0, 0)
+H, W = 48, 64
+
+
+def noise_frames(count: int, height: int = H, width: int = W) -> np.ndarray:
+    # Dark noise (no channel reaches 200), so pure green/red pixels can only come from drawing.
+    return np.random.default_rng(7).integers(0, 200, size=(count, height, width, 3), dtype=np.uint8)
+
+
+def locate(strip: np.ndarray, frame: np.ndarray) -> tuple[int, int]:
+    """Top-left (y, x) of the one place where the frame's 6x6 corner patch sits in the strip."""
+    patch = frame[:6, :6]
+    windows = np.lib.stride_tricks.sliding_window_view(strip, patch.shape)[:, :, 0]
+    hits = np.argwhere(np.all(windows == patch, axis=(2, 3, 4)))
+    assert len(hits) == 1, f"frame found {len(hits)} times"
+    return int(hits[0][0]), int(hits[0][1])
+
+
+def has_color(region: np.ndarray, color) -> bool:
+    return bool(np.any(np.all(region == color, axis=-1)))
+
+
+@pytest.fixture
+def strip_and_frames():
+    frames = noise_frames(5)
+    times = [0.0, 1.0, 2.0, 3.0, 4.0]
+    gt = {1.0: [10, 8, 40, 30], 2.0: [12, 10, 42, 32]}
+    pred = [None, None, [20, 15, 50, 40], [22, 16, 52, 41], None]
+    strip = draw_rollout_strip(frames, times, gt, pred, caption="the dog runs", gt_span=(1.0, 2.0),
+                               pred_span=(2.0, 3.0), reward=1.5, num_frames=5)
+    return np.asarray(strip), frames
+
+
+def test_strip_width_is_frames_plus_gaps(strip_and_frames):
+    strip, _ = strip_and_frames
+    assert strip.shape[1] == 5 * 64 + 6 * 6  # 356: five 64-px frames, six 6-px gaps
+    assert strip.shape[0] > H and strip.shape[2] == 3
+
+
+def test_frames_appear_left_to_right_at_original_size(strip_and_frames):
+    strip, frames = strip_and_frames
+    xs = [locate(strip, frames[k])[1] for k in range(5)]
+    assert xs == [6 + k * 70 for k in range(5)]  # 6-px margin, then every 64 + 6 px
+
+
+def test_gt_box_is_green_and_prediction_red_on_a_known_frame(strip_and_frames):
+    strip, frames = strip_and_frames
+    y0, x0 = locate(strip, frames[2])
+    panel = strip[y0:y0 + H, x0:x0 + W]
+    # GT box at t=2 is [12, 10, 42, 32]: left edge column 12, top edge row 10.
+    assert tuple(panel[20, 12]) == GREEN and tuple(panel[10, 30]) == GREEN
+    assert tuple(panel[32 - 1, 30]) == GREEN  # a 2-px outline drawn inside the box
+    # Predicted box [20, 15, 50, 40]: right edge column 50, bottom edge row 40.
+    assert tuple(panel[38, 50]) == RED and tuple(panel[40, 45]) == RED
+    # Inside the boxes the frame is untouched.
+    assert np.array_equal(panel[20, 25], frames[2][20, 25])
+    assert np.array_equal(panel[25:30, 30:35], frames[2][25:30, 30:35])
+
+
+def test_frames_without_a_box_get_no_box_colour(strip_and_frames):
+    strip, frames = strip_and_frames
+    for k, (green, red) in enumerate([(False, False), (True, False), (True, True), (False, True),
+                                      (False, False)]):
+        y0, x0 = locate(strip, frames[k])
+        panel = strip[y0:y0 + H, x0:x0 + W]
+        # t=3 is 1 s from the nearest GT key (2 s): more than half the 1-s spacing, so no box.
+        assert (has_color(panel, GREEN), has_color(panel, RED)) == (green, red), f"frame {k}"
+
+
+def test_span_bars_under_each_frame_mark_gt_and_predicted_spans(strip_and_frames):
+    strip, frames = strip_and_frames
+    for k, (in_gt, in_pred) in enumerate([(False, False), (True, False), (True, True), (False, True),
+                                          (False, False)]):
+        y0, x0 = locate(strip, frames[k])
+        band = strip[y0 + H:y0 + H + 16, x0:x0 + W]
+        assert (has_color(band, GREEN), has_color(band, RED)) == (in_gt, in_pred), f"frame {k}"
+
+
+def test_time_keyed_list_and_per_frame_list_draw_the_same_picture():
+    frames = noise_frames(4)
+    times = [0.0, 0.5, 1.0, 1.5]
+    per_frame = [None, [5, 5, 30, 30], [6, 6, 31, 31], None]
+    keyed = [[0.5, 5, 5, 30, 30], [1.0, 6, 6, 31, 31]]  # the [t, x1, y1, x2, y2] target format
+    a = draw_rollout_strip(frames, times, per_frame, None, num_frames=4)
+    b = draw_rollout_strip(frames, times, keyed, None, num_frames=4)
+    assert np.array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_tall_frames_are_scaled_down_to_240_pixels():
+    frames = np.zeros((3, 480, 640, 3), dtype=np.uint8)
+    strip = draw_rollout_strip(frames, [0, 1, 2], None, None, num_frames=3)
+    assert strip.size[0] == 3 * 320 + 4 * 6
+
+
+def test_sparse_time_keyed_boxes_cover_the_frames_nearest_to_them():
+    # Boxes every 1 s, frames every 0.5 s: a box reaches frames up to 0.5 s away (ties go earlier).
+    frames = noise_frames(5)
+    times = [0.0, 0.5, 1.0, 1.5, 2.0]
+    strip = np.asarray(draw_rollout_strip(frames, times, {1.0: [8, 8, 30, 30], 2.0: [9, 9, 31, 31]},
+                                          None, num_frames=5))
+    greens = []
+    for k in range(5):
+        y0, x0 = locate(strip, frames[k])
+        greens.append(has_color(strip[y0:y0 + H, x0:x0 + W], GREEN))
+    assert greens == [False, True, True, True, True]
+    y0, x0 = locate(strip, frames[3])  # t=1.5 ties between 1.0 and 2.0: the 1.0 box [8, 8, 30, 30]
+    assert tuple(strip[y0 + 15, x0 + 8]) == GREEN and tuple(strip[y0 + 15, x0 + 10]) != GREEN
+
+
+def test_a_few_frames_are_chosen_evenly():
+    frames = noise_frames(11)
+    strip = np.asarray(draw_rollout_strip(frames, np.arange(11.0), None, None, num_frames=3))
+    assert strip.shape[1] == 3 * 64 + 4 * 6
+    assert [locate(strip, frames[k])[1] for k in (0, 5, 10)] == [6, 76, 146]
+
+
+def test_bad_frames_are_rejected_with_the_shape():
+    with pytest.raises(ValueError, match="uint8"):
+        draw_rollout_strip(np.zeros((2, 8, 8, 3), dtype=np.float32), [0, 1], None, None)
+    with pytest.raises(ValueError, match="one timestamp per frame"):
+        draw_rollout_strip(np.zeros((2, 8, 8, 3), dtype=np.uint8), [0], None, None)
+
+
+def test_reward_curve_is_a_640x360_picture_with_the_curve_and_eval_points():
+    steps = np.arange(100)
+    plain = np.asarray(plot_reward_curve(steps, np.sqrt(steps)))
+    with_eval = np.asarray(plot_reward_curve(steps, np.sqrt(steps), {"eval/m_tIoU": [(0, 0.1), (99, 0.6)]}))
+    assert plain.shape == (360, 640, 3) and with_eval.shape == (360, 640, 3)
+    blue, orange = (31, 119, 180), (255, 127, 14)  # matplotlib's tab:blue and tab:orange
+    assert has_color(plain, blue) and not has_color(plain, orange)
+    assert has_color(with_eval, orange)
