@@ -1,0 +1,71 @@
+"""RewardClientConfig validation and the in-process (local) scorer."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _reward_items import items  # noqa: E402
+
+from infra.config import load_config  # noqa: E402
+from infra.errors import ConfigError, UserError  # noqa: E402
+from rewards import score_batch  # noqa: E402
+from rewards.client import HttpRewardScorer, LocalRewardScorer, RewardClientConfig, build_reward_client  # noqa: E402
+
+
+def test_default_config_scores_locally():
+    scorer = build_reward_client(RewardClientConfig())
+    assert isinstance(scorer, LocalRewardScorer)
+    completions, targets = items("stvg-o1", 7)
+    results = scorer.score("stvg-o1", completions, targets)
+    assert [(r.total, r.terms, r.parsed) for r in results] == \
+        [(r.total, r.terms, r.parsed) for r in score_batch("stvg-o1", completions, targets)]
+
+
+def test_local_scorer_applies_configured_weights():
+    # VTG total = w_tiou * tIoU + w_format * format; exact span [2, 4] -> tIoU 1, format 1.
+    scorer = build_reward_client(RewardClientConfig(weights={"tiou": 3.0, "format": 0.5}))
+    [result] = scorer.score("vtg", ["<think>a</think><answer>2 to 4</answer>"], [{"t_start": 2.0, "t_end": 4.0}])
+    assert result.total == pytest.approx(3.5)
+
+
+def test_http_mode_without_urls_is_a_config_error():
+    with pytest.raises(ConfigError, match=r"reward.mode=http needs reward.urls"):
+        RewardClientConfig(mode="http")
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"mode": "remote"}, r"reward.mode='remote' is not allowed; choose one of: local, http"),
+    ({"mode": "http", "urls": ["rewards:8000"]}, r"must start with http:// or https://"),
+    ({"batch_size": 0}, r"reward.batch_size=0 is out of range"),
+    ({"timeout_s": 0.0}, r"reward.timeout_s=0.0 is out of range"),
+    ({"max_retries": -1}, r"reward.max_retries=-1"),
+    ({"deadline_s": 0.0}, r"reward.deadline_s=0.0"),
+    ({"circuit_failures": 0}, r"reward.circuit_failures=0"),
+    ({"weights": {"tiou": float("nan")}}, r"reward.weights.tiou=nan must be a finite number"),
+])
+def test_bad_values_are_refused_naming_the_key(kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        RewardClientConfig(**kwargs)
+
+
+def test_config_loads_from_overrides_with_lists_and_dicts():
+    cfg = load_config(RewardClientConfig, overrides=["mode=http", "urls=[http://a:1,http://b:2]",
+                                                     "weights.think=0.25", "batch_size=8"])
+    assert cfg.urls == ["http://a:1", "http://b:2"] and cfg.weights == {"think": 0.25} and cfg.batch_size == 8
+    scorer = build_reward_client(cfg)
+    try:
+        assert isinstance(scorer, HttpRewardScorer)  # explicit: never silently local
+    finally:
+        scorer.close()
+
+
+def test_mismatched_lengths_and_unknown_task_are_user_errors():
+    scorer = build_reward_client(RewardClientConfig())
+    with pytest.raises(UserError, match="2 completions but 1 targets"):
+        scorer.score("vtg", ["a", "b"], [{"t_start": 1.0, "t_end": 2.0}])
+    with pytest.raises(UserError, match="unknown reward task 'grounding'"):
+        scorer.score("grounding", [], [])
