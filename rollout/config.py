@@ -1,0 +1,104 @@
+"""The rollout side's config: engine choice, pool shape, frame sampling, prompt budget, sampling.
+
+The lead composes `RolloutConfig` into the run config under `rollout:`; every key below is then
+overridable as `rollout.<key>=value`. Nothing downstream re-defaults these values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+from infra.config import check_choice, check_range
+from infra.errors import ConfigError
+
+ENGINES = ("auto", "hf", "vllm")
+TASKS = ("stvg-o1", "stvg-r1", "vtg")
+WEIGHT_SYNC = ("auto", "object_store", "collective")
+
+
+@dataclass
+class RolloutConfig:
+    # -- engines and pool --------------------------------------------------------------------
+    engine: str = "auto"
+    """Generation engine: `hf` (transformers generate; CPU or GPU), `vllm` (GPU only), or `auto`
+    (vllm when `import vllm` works and CUDA is available, else hf)."""
+    model_family: str = "qwen2_5_vl"
+    """Model family in `rollout.models.FAMILIES`: prompt building and model loading live there."""
+    num_workers: int = 1
+    """Rollout actors (Ray) in the pool; each holds one engine."""
+    num_cpus_per_worker: float = 1.0
+    """Ray `num_cpus` reserved by each rollout actor."""
+    num_gpus_per_worker: float = 0.0
+    """Ray `num_gpus` reserved by each rollout actor (1 on GPU nodes; 0 on CPU)."""
+    resources_per_worker: dict[str, float] = field(default_factory=dict)
+    """Extra Ray custom resources per actor, e.g. {stvg_rollout: 1} so that actors land on the
+    rollout node group of a Kubernetes RayCluster. Empty by default."""
+    max_inflight: int = 8
+    """Most requests (each `prompts_per_request` prompts) waiting on the workers at once."""
+    prompts_per_request: int = 1
+    """Prompts sent to a worker in one call: 1 balances best on CPU; larger batches suit vLLM."""
+    max_worker_restarts: int = 3
+    """How many dead rollout actors the pool replaces over its life before giving up."""
+    weight_sync: str = "auto"
+    """How `pool.update_weights` ships weights: `object_store` (ray.put once, every worker loads
+    it), `collective` (torch process group broadcast from the learner: NCCL on GPU, gloo on CPU),
+    or `auto` (collective when CUDA is available, else object_store)."""
+    dtype: str = "auto"
+    """Engine weights dtype: auto (bfloat16 on CUDA, float32 on CPU), float32, bfloat16, float16."""
+    gpu_memory_utilization: float = 0.6
+    """vLLM only: fraction of GPU memory the engine may take (KV cache included)."""
+    video_cache_bytes: int = 8 * 1024**3
+    """Per-worker local cache for videos fetched from s3:// URIs, LRU by bytes."""
+    video_cache_dir: Optional[str] = None
+    """Where the video cache lives; None = a temporary directory per worker."""
+
+    # -- prompts and frames --------------------------------------------------------------------
+    task: str = "stvg-o1"
+    """Output format the instruction asks for: stvg-o1 (time span + box chain of thought),
+    stvg-r1 (numbered objects, target id + time range) or vtg (time range only)."""
+    fps: float = 2.0
+    """Frames sampled per second of video (STVG-o1 uses 2)."""
+    max_frames: Optional[int] = 64
+    """Most frames per video; longer videos are sampled more sparsely. None = no limit."""
+    max_long_side: int = 336
+    """Frames are resized so their long side is at most this many pixels (then to multiples of 28)."""
+    max_prompt_tokens: int = 4096
+    """A prompt (video tokens included) longer than this is an error, never truncated."""
+
+    # -- sampling ------------------------------------------------------------------------------
+    temperature: float = 1.0
+    """Sampling temperature (GRPO wants diverse groups: 1.0)."""
+    top_p: float = 1.0
+    """Nucleus sampling mass; 1.0 disables it."""
+    max_new_tokens: int = 256
+    """Longest completion; longer ones stop with finish_reason 'length'."""
+
+    def __post_init__(self) -> None:
+        check_choice("rollout.engine", self.engine, ENGINES)
+        check_choice("rollout.task", self.task, TASKS)
+        check_choice("rollout.weight_sync", self.weight_sync, WEIGHT_SYNC)
+        check_choice("rollout.dtype", self.dtype, ("auto", "float32", "bfloat16", "float16"))
+        check_range("rollout.num_workers", self.num_workers, 1)
+        check_range("rollout.num_cpus_per_worker", self.num_cpus_per_worker, 0)
+        check_range("rollout.num_gpus_per_worker", self.num_gpus_per_worker, 0)
+        check_range("rollout.max_inflight", self.max_inflight, 1)
+        check_range("rollout.prompts_per_request", self.prompts_per_request, 1)
+        check_range("rollout.max_worker_restarts", self.max_worker_restarts, 0)
+        check_range("rollout.gpu_memory_utilization", self.gpu_memory_utilization, 0, 1, low_open=True)
+        check_range("rollout.video_cache_bytes", self.video_cache_bytes, 0, low_open=True)
+        check_range("rollout.fps", self.fps, 0, low_open=True)
+        if self.max_frames is not None:
+            check_range("rollout.max_frames", self.max_frames, 1)
+        check_range("rollout.max_long_side", self.max_long_side, 28)
+        check_range("rollout.max_prompt_tokens", self.max_prompt_tokens, 1)
+        check_range("rollout.temperature", self.temperature, 0, low_open=True)
+        check_range("rollout.top_p", self.top_p, 0, 1, low_open=True)
+        check_range("rollout.max_new_tokens", self.max_new_tokens, 1)
+        for key, value in self.resources_per_worker.items():
+            if not isinstance(value, (int, float)) or value < 0:
+                raise ConfigError(f"rollout.resources_per_worker.{key}={value!r} must be a number >= 0")
+        # The family registry is imported lazily so that configs load without torch.
+        from rollout.models import FAMILY_NAMES
+
+        check_choice("rollout.model_family", self.model_family, FAMILY_NAMES)

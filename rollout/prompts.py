@@ -1,0 +1,96 @@
+"""Task instructions: what the model is asked, and in which output format.
+
+Three formats (DESIGN.md section 2, field-notes/stvg-papers.md section 1):
+- `stvg-o1`: `<time> ts - te </time> <think_bbox> i. [x1, y1, x2, y2], ... </think_bbox>
+  <pred_bbox> i. [x1, y1, x2, y2], ... </pred_bbox>`, one box per integer second i from ts to te,
+  boxes in integer pixels of the frames as the model sees them (their size is stated).
+- `stvg-r1`: STVG-R1's own instruction, quoted verbatim (the query lower-cased, trailing "."
+  dropped), answering `<think>...</think><answer>Target ID: N, Time range: s to e</answer>`.
+- `vtg`: `<think>...</think><answer>s to e</answer>` in seconds.
+
+Every instruction starts with one line that states the frame size and the time in seconds of each
+sampled frame, so the model can answer in seconds without knowing the sampling rule.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+from infra.errors import UserError
+
+TASKS = ("stvg-o1", "stvg-r1", "vtg")
+
+STVG_O1 = (
+    'Find the target described by this query: "{query}". '
+    "First give the time span in which it appears, in whole seconds: <time> ts - te </time>. "
+    "Then, for every second i from ts to te, draft the box of the target at that second in "
+    "<think_bbox> i. [x1, y1, x2, y2], ... </think_bbox>, and give the refined final boxes in "
+    "<pred_bbox> i. [x1, y1, x2, y2], ... </pred_bbox>. "
+    "Boxes are integer pixel coordinates in the {width}x{height} frames."
+)
+
+# STVG-R1's QUESTION_TEMPLATE, verbatim (field-notes/stvg-papers.md 1b).
+STVG_R1 = (
+    "Each object in the video is marked with a red number at its center, representing its object ID. "
+    'To accurately pinpoint the event "{query}" in the video:\n'
+    "1.Determine the precise time period of the event occurs.\n"
+    "2.Identify which object ID is corresponding to the described event.\n"
+    "Output your thought process within the <think> </think> tags, including both a temporal analysis "
+    '(e.g., specific timestamps "xx.xx" or time ranges "xx.xx to xx.xx") and a spatial analysis '
+    '(e.g., object ID "xx").\n'
+    "Then, provide the start and end times (in seconds, precise to two decimal places), and object ID in "
+    'the format "Target ID: [ID], Time range: [start time to end time]" within the <answer> </answer> tags. '
+    'For example: "Target ID: 1, Time range: 12.54 to 17.83".'
+)
+
+VTG = (
+    'Find when this happens in the video: "{query}". '
+    "Think it over inside <think> </think>, then give the start and end time in seconds, "
+    "precise to two decimal places, inside <answer> </answer> as <answer>s to e</answer>, "
+    "for example <answer>3.50 to 7.25</answer>."
+)
+
+FRAMES_LINE = (
+    "The video is {count} frames of {width}x{height} pixels; "
+    "the frames are at these seconds: {times}."
+)
+
+
+@dataclass(frozen=True)
+class Instruction:
+    """The text of a prompt and where the video goes relative to it."""
+
+    text: str
+    video_first: bool
+    """True: video then text (Qwen's convention); False: text then video (STVG-R1's order)."""
+
+
+def format_seconds(t: float) -> str:
+    """0.0 -> '0', 0.5 -> '0.5', 1.04 -> '1.04': at most two decimals, no trailing zeros."""
+    text = f"{t:.2f}".rstrip("0").rstrip(".")
+    return text if text not in ("", "-0") else "0"
+
+
+def frames_line(timestamps: Sequence[float], frame_size: tuple[int, int]) -> str:
+    width, height = frame_size
+    times = ", ".join(format_seconds(t) for t in timestamps)
+    return FRAMES_LINE.format(count=len(timestamps), width=width, height=height, times=times)
+
+
+def build_instruction(task: str, query: str, timestamps: Sequence[float],
+                      frame_size: tuple[int, int]) -> Instruction:
+    """The instruction for one sample. `frame_size` is (width, height) of the frames as shown."""
+    width, height = frame_size
+    query = " ".join(query.split())
+    if not query:
+        raise UserError("cannot build a prompt for an empty query")
+    head = frames_line(timestamps, frame_size)
+    if task == "stvg-o1":
+        return Instruction(f"{head}\n{STVG_O1.format(query=query, width=width, height=height)}", True)
+    if task == "vtg":
+        return Instruction(f"{head}\n{VTG.format(query=query)}", True)
+    if task == "stvg-r1":
+        event = query.lower().rstrip(".")
+        return Instruction(f"{head}\n{STVG_R1.format(query=event)}", False)
+    raise UserError(f"task {task!r} is not known; choose one of: {', '.join(TASKS)}")

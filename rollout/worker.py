@@ -1,0 +1,122 @@
+"""A rollout worker: one engine plus the prompt building around it, run as a Ray actor by the pool.
+
+The worker fetches videos (through its VideoCache), samples frames, builds PromptInputs, generates
+n completions per prompt and stamps each with the engine's policy version at generation time. It is
+a plain class so it can also run in-process; `RolloutPool` wraps it with `ray.remote`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from infra.data.sample import GroundingSample
+from rollout.config import RolloutConfig
+from rollout.engines import SamplingConfig, make_engine
+from rollout.models import get_family
+from rollout.prompting import PromptSettings, build_prompt_inputs
+from rollout.types import Completion, PromptInputs
+from rollout.video_cache import VideoCache
+from rollout.weight_sync import CollectiveSource, receive, unpack_state
+
+
+@dataclass
+class PromptRequest:
+    """One prompt to roll out: the sample, its GRPO group id and its index in the batch."""
+
+    sample: GroundingSample
+    group_id: str
+    prompt_index: int
+    task: Optional[str] = None
+    """Overrides RolloutConfig.task for this prompt (None: the config's task)."""
+
+
+@dataclass
+class PromptResult:
+    prompt_index: int
+    prompt: PromptInputs
+    completions: list[Completion]
+    worker: str = ""
+    """Which worker generated it (actor id or process id), for logs."""
+    timing: dict[str, float] = field(default_factory=dict)
+
+
+class RolloutWorker:
+    """generate / update_weights / stats: everything the pool asks of a rollout actor."""
+
+    def __init__(self, model_dir: str, config: RolloutConfig, name: str = ""):
+        _quiet_transformers()
+        self.config = config
+        self.name = name or f"pid{os.getpid()}"
+        self.family = get_family(config.model_family)
+        self.processor = self.family.load_processor(model_dir)
+        self.engine = make_engine(config.engine, model_dir, family=self.family, processor=self.processor,
+                                  dtype=config.dtype, gpu_memory_utilization=config.gpu_memory_utilization,
+                                  max_model_len=config.max_prompt_tokens + config.max_new_tokens)
+        self.videos = VideoCache(config.video_cache_dir, config.video_cache_bytes)
+        self._tokens = 0
+        self._generate_seconds = 0.0
+
+    def generate(self, requests: list[PromptRequest], n: int, sampling: SamplingConfig) -> list[PromptResult]:
+        started = time.perf_counter()
+        prompts = [
+            build_prompt_inputs(r.sample, family=self.family, processor=self.processor,
+                                settings=PromptSettings.from_config(self.config, r.task),
+                                video_path=self.videos.local_path(r.sample.video),
+                                keep_frames=self.engine.needs_frames)
+            for r in requests
+        ]
+        built = time.perf_counter()
+        version = self.engine.policy_version
+        sequences = self.engine.generate(prompts, n, sampling)
+        done = time.perf_counter()
+        results = []
+        for request, prompt, seqs in zip(requests, prompts, sequences):
+            prompt.extra.pop("frames", None)  # engine-only payload; never shipped to the learner
+            completions = [
+                Completion(prompt_index=request.prompt_index, group_id=request.group_id, token_ids=s.token_ids,
+                           text=s.text, logprobs=s.logprobs, finish_reason=s.finish_reason, policy_version=version)
+                for s in seqs
+            ]
+            results.append(PromptResult(request.prompt_index, prompt, completions, self.name,
+                                        {"prompt_seconds": built - started, "generate_seconds": done - built}))
+        self._tokens += sum(len(c.token_ids) for r in results for c in r.completions)
+        self._generate_seconds += done - built
+        return results
+
+    def update_weights(self, weights: Any, version: int) -> int:
+        """Load new weights and take `version`. `weights`: a packed state (object-store path; Ray
+        resolves the ObjectRef before this runs), a CollectiveSource (join that broadcast), or any
+        iterable of (name, tensor). Returns the version now held."""
+        if isinstance(weights, CollectiveSource):
+            device = getattr(self.engine, "device", "cpu")
+            stream = receive(weights, device="cuda" if weights.backend == "nccl" else device)
+            try:
+                self.engine.load_weights(stream, version)
+            finally:
+                for _ in stream:  # drain: the other ranks must not be left waiting on us
+                    pass
+        elif isinstance(weights, dict):
+            self.engine.load_weights(unpack_state(weights), version)
+        else:
+            self.engine.load_weights(weights, version)
+        return self.engine.policy_version
+
+    def stats(self) -> dict[str, float]:
+        """Completion tokens generated so far, seconds spent generating, their ratio, policy version."""
+        seconds = self._generate_seconds
+        return {"tokens": float(self._tokens), "generate_seconds": seconds,
+                "tokens_per_second": self._tokens / seconds if seconds > 0 else 0.0,
+                "policy_version": float(self.engine.policy_version), "video_downloads": float(self.videos.downloads)}
+
+
+def _quiet_transformers() -> None:
+    """No weight-loading progress bars from every worker in the driver's log."""
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+    except ImportError:
+        pass

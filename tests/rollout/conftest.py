@@ -1,0 +1,130 @@
+"""Fixtures for rollout tests: a tiny Qwen2.5-VL checkpoint, real synthetic videos, a local Ray,
+a moto S3 server on 127.0.0.1, and an independent log-prob computation to check engines against."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+FRAMES = 8  # frames per prompt in these tests: 4 temporal grid steps, quick on CPU
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    from rollout.models.tiny import tiny_model_dir
+
+    return tiny_model_dir(tmp_path_factory.mktemp("models"))
+
+
+@pytest.fixture(scope="session")
+def synthetic_dir(tmp_path_factory) -> Path:
+    from infra.data.synth import generate
+
+    out = tmp_path_factory.mktemp("synthetic")
+    generate(out, num_videos=6, seed=0, width=160, height=120, fps=5.0)
+    return out
+
+
+@pytest.fixture(scope="session")
+def samples(synthetic_dir):
+    from infra.data.synth import load_synthetic
+
+    return load_synthetic(synthetic_dir)
+
+
+@pytest.fixture(scope="session")
+def family():
+    from rollout.models import get_family
+
+    return get_family("qwen2_5_vl")
+
+
+@pytest.fixture(scope="session")
+def processor(family, tiny_model):
+    return family.load_processor(tiny_model)
+
+
+@pytest.fixture(scope="session")
+def settings():
+    from rollout.prompting import PromptSettings
+
+    return PromptSettings(task="stvg-o1", fps=2.0, max_frames=FRAMES, max_long_side=336, max_prompt_tokens=4096)
+
+
+@pytest.fixture(scope="module")
+def ray_local():
+    """One local Ray per test module (2 CPUs, no dashboard)."""
+    import ray
+
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    ray.init(num_cpus=2, include_dashboard=False, resources={"stvg_rollout": 8}, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint():
+    """moto's S3 server on 127.0.0.1 with fake credentials in the environment."""
+    from moto.server import ThreadedMotoServer
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1",
+           "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": endpoint, "AWS_EC2_METADATA_DISABLED": "true",
+           "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield endpoint
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        server.stop()
+
+
+def _reference_logprobs(model, prompt, token_ids) -> list[float]:
+    """Log-probs of `token_ids` after `prompt`, by one plain forward pass built here by hand from the
+    PromptInputs fields (independent of the engines and of ModelFamily.model_inputs)."""
+    import torch
+
+    ids = torch.cat([prompt.input_ids, torch.tensor(token_ids, dtype=torch.long)]).unsqueeze(0)
+    video_id = model.config.video_token_id
+    mm_types = torch.where(ids == video_id, 2, 0).int()
+    mm_types[0, prompt.input_ids.numel():] = 0
+    with torch.no_grad():
+        logits = model(input_ids=ids, attention_mask=torch.ones_like(ids), mm_token_type_ids=mm_types,
+                       pixel_values_videos=prompt.pixel_values_videos, video_grid_thw=prompt.video_grid_thw,
+                       second_per_grid_ts=torch.tensor([prompt.second_per_grid_ts])).logits[0]
+    start = prompt.input_ids.numel() - 1
+    steps = logits[start:start + len(token_ids)].double()
+    # log-softmax written out: logit - logsumexp
+    picked = steps[torch.arange(len(token_ids)), torch.tensor(token_ids)]
+    return (picked - torch.logsumexp(steps, dim=-1)).tolist()
+
+
+def _load_reference_model(model_dir):
+    from transformers import Qwen2_5_VLForConditionalGeneration
+
+    return Qwen2_5_VLForConditionalGeneration.from_pretrained(str(model_dir), attn_implementation="eager").eval()
+
+
+class Reference:
+    """Independent checks: `logprobs(model, prompt, ids)`, `load_model(dir)` (eager attention)."""
+
+    logprobs = staticmethod(_reference_logprobs)
+    load_model = staticmethod(_load_reference_model)
+
+
+@pytest.fixture(scope="session")
+def reference() -> type[Reference]:
+    return Reference
