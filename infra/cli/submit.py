@@ -1,0 +1,126 @@
+"""`stvg submit`: run a training config on Kubernetes as a KubeRay RayJob (docs/kubernetes.md).
+
+The run config is loaded and validated here, then its resolved form (overrides applied) goes into
+a ConfigMap mounted at /etc/stvg/run.yaml, and the RayJob runs `stvg train /etc/stvg/run.yaml`.
+The cluster layout comes from the config's `cluster:` section; --namespace/--queue/--priority are
+shorthands for cluster.namespace/queue/priority_class overrides.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Any
+
+from infra.errors import ConfigError
+
+log = logging.getLogger("stvg.submit")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("config", help="run config YAML (e.g. trainer/presets/qwen25vl-7b-stvg-o1.yaml)")
+    parser.add_argument("overrides", nargs="*", metavar="key=value",
+                        help="config overrides, e.g. grpo.group_size=8 cluster.learner.replicas=2")
+    parser.add_argument("--namespace", "-n", default=None, help="namespace of the run (default: cluster.namespace)")
+    parser.add_argument("--queue", default=None, help="Kueue LocalQueue (default: cluster.queue; empty = no Kueue)")
+    parser.add_argument("--priority", default=None,
+                        help="Kueue WorkloadPriorityClass, e.g. stvg-high (default: cluster.priority_class)")
+    parser.add_argument("--name", default=None,
+                        help="RayJob name (default: <run name>-<UTC timestamp>; at most 47 characters)")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="print the ConfigMap and RayJob as YAML instead of creating them")
+    parser.add_argument("--kubeconfig", default=None, help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
+    parser.add_argument("--context", default=None, help="kubeconfig context (default: the current one)")
+    # `stvg submit CONFIG --namespace ml k=v`: overrides may follow options, which plain parse_args
+    # rejects once the first positional chunk (CONFIG) has been consumed.
+    parser.parse_args = parser.parse_intermixed_args  # type: ignore[method-assign]
+
+
+def cluster_overrides(args: argparse.Namespace) -> list[str]:
+    """The flag shorthands as overrides, placed after the user's so the flags win."""
+    extra = []
+    for flag, key in (("namespace", "cluster.namespace"), ("queue", "cluster.queue"),
+                      ("priority", "cluster.priority_class")):
+        value = getattr(args, flag)
+        if value is not None:
+            # `--queue ""` turns queueing off; a bare `key=` would mean null to omegaconf.
+            extra.append(f"{key}={value}" if value else f"{key}=''")
+    return [*args.overrides, *extra]
+
+
+def check_ray_resources(resolved: dict[str, Any], cluster: Any) -> None:
+    """The run must ask for its group's Ray resource (or its workers land on the wrong pods) and
+    must fit in the group (or Ray waits forever for resources no pod advertises)."""
+    from infra.k8s.config import LEARNER_RESOURCE, ROLLOUT_RESOURCE
+
+    for section, resource in (("learner", LEARNER_RESOURCE), ("rollout", ROLLOUT_RESOURCE)):
+        part = resolved.get(section) or {}
+        asked = (part.get("resources_per_worker") or {}).get(resource)
+        if not asked:
+            raise ConfigError(
+                f"{section}.resources_per_worker.{resource} is not set: on Kubernetes the {section} pods "
+                f"advertise the Ray resource {resource}; add `{section}.resources_per_worker.{resource}=1` "
+                f"(or set it in the config) so {section} workers land on their own group")
+        group = getattr(cluster, section)
+        supply = group.bounds[1] * group.ray_slots
+        workers = int(part.get("num_workers") or 1)
+        if workers * asked > supply:
+            raise ConfigError(
+                f"{section}.num_workers={workers} x {resource}={asked:g} needs {workers * asked:g} units but "
+                f"cluster.{section} provides {supply} ({group.bounds[1]} pods x {group.ray_slots}); raise "
+                f"cluster.{section}.replicas (or max_replicas) or cluster.{section}.gpus_per_worker/slots")
+
+
+def build_manifests(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Load + validate the run config and render [ConfigMap, RayJob]."""
+    from infra.config import to_dict
+    from infra.k8s.rayjob import check_job_name, default_job_name, render_manifests
+    from trainer.config import load_run_config
+
+    run_config = load_run_config(args.config, cluster_overrides(args))
+    resolved = to_dict(run_config)
+    check_ray_resources(resolved, run_config.cluster)
+    name = check_job_name(args.name) if args.name else default_job_name(run_config.name)
+    return render_manifests(name, run_config.cluster, resolved)
+
+
+def create(manifests: list[dict[str, Any]], kubeconfig: str | None, context: str | None) -> dict[str, Any]:
+    """Create the ConfigMap, then the RayJob; the ConfigMap is removed again if the RayJob fails."""
+    from infra.k8s.client import KubeApi
+
+    api = KubeApi(kubeconfig, context)
+    config_map, rayjob = manifests
+    api.create(config_map)
+    try:
+        created = api.create(rayjob)
+    except Exception:
+        meta = config_map["metadata"]
+        try:
+            api.delete_config_map(meta["namespace"], meta["name"])
+        except Exception as cleanup:  # the original error matters more
+            log.warning("could not remove ConfigMap %s/%s: %s", meta["namespace"], meta["name"], cleanup)
+        raise
+    try:
+        api.set_owner(config_map, created)
+    except Exception as err:  # the run is submitted; only garbage collection of the ConfigMap is lost
+        log.warning("ConfigMap %s is not owned by the RayJob (delete it yourself later): %s",
+                    config_map["metadata"]["name"], err)
+    return created
+
+
+def run(args: argparse.Namespace) -> int:
+    from infra.k8s.rayjob import dump_yaml
+
+    manifests = build_manifests(args)
+    if args.dry_run:
+        sys.stdout.write(dump_yaml(manifests))
+        return 0
+    created = create(manifests, args.kubeconfig, args.context)
+    meta = created["metadata"]
+    labels = meta.get("labels") or {}
+    queue = labels.get("kueue.x-k8s.io/queue-name")
+    where = f" in Kueue queue {queue}" if queue else ""
+    print(f"submitted RayJob {meta['namespace']}/{meta['name']}{where}")
+    print(f"  follow it: stvg status --namespace {meta['namespace']} {meta['name']}")
+    return 0

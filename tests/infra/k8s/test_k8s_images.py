@@ -1,0 +1,131 @@
+"""The Dockerfiles under docker/ (no Docker engine here: their contracts are checked statically)
+and the reward image's requirements (the server imports with only those distributions visible)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[3]
+DOCKER = REPO / "docker"
+DOCKERFILES = sorted(DOCKER.glob("Dockerfile.*[!e]"))  # not the *.dockerignore files
+
+
+def instructions(path: Path) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) with continuation lines joined and comments dropped."""
+    text = re.sub(r"\\\n", " ", path.read_text())
+    found = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            word, _, rest = line.partition(" ")
+            found.append((word.upper(), rest.strip()))
+    return found
+
+
+def test_the_three_images_exist():
+    assert {p.name for p in DOCKERFILES} == {"Dockerfile.train", "Dockerfile.reward", "Dockerfile.mlflow"}
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
+def test_images_end_as_a_numeric_non_root_user(dockerfile):
+    users = [args for word, args in instructions(dockerfile) if word == "USER"]
+    assert users, "no USER instruction: the image would run as root"
+    uid = users[-1].split(":")[0]
+    assert uid.isdigit() and int(uid) > 0, users[-1]
+    assert int(uid) == 1000  # the chart's securityContext.runAsUser default
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
+def test_no_credentials_are_baked_in(dockerfile):
+    secretish = re.compile(r"(SECRET|PASSWORD|TOKEN|ACCESS_KEY|API_KEY|CREDENTIAL)", re.I)
+    for word, args in instructions(dockerfile):
+        if word in ("ENV", "ARG", "LABEL"):
+            assert not secretish.search(args), f"{word} {args}"
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
+def test_copied_sources_exist_and_are_let_through_the_ignore_file(dockerfile):
+    ignore = (DOCKER / f"{dockerfile.name}.dockerignore").read_text().splitlines()
+    allowed = {line[1:].rstrip("/") for line in ignore if line.startswith("!")}
+    for word, args in instructions(dockerfile):
+        if word == "COPY" and not args.startswith("--from"):
+            *sources, _ = args.split()
+            for source in sources:
+                assert (REPO / source).exists(), source
+                assert source.split("/")[0] in allowed, f"{source} is excluded by the .dockerignore"
+
+
+def test_project_deps_leave_vllms_pins_to_vllm():
+    done = subprocess.run([sys.executable, str(DOCKER / "project_deps.py"), "--extra", "gpu",
+                           "--exclude", "torch", "torchvision", "transformers"],
+                          capture_output=True, text=True, check=True)
+    names = {re.match(r"[A-Za-z0-9._-]+", line).group(0).lower() for line in done.stdout.splitlines()}
+    assert not {"torch", "torchvision", "transformers"} & names
+    assert {"ray", "deepspeed", "mlflow", "flash-attn"} <= names
+
+
+def test_vllm_is_pinned_with_the_torch_it_was_built_for():
+    requirements = (DOCKER / "requirements-gpu.txt").read_text()
+    constraints = (DOCKER / "constraints-gpu.txt").read_text()
+    assert re.search(r"^vllm==\d", requirements, re.M)
+    assert re.search(r"^torch==\d", constraints, re.M)
+    train = (DOCKER / "Dockerfile.train").read_text()
+    pinned = re.search(r"^torch==(\S+)", constraints, re.M).group(1)
+    assert f"ARG TORCH_VERSION={pinned}" in train
+
+
+# The reward server, imported with only the distributions of requirements-reward.txt (and what they
+# depend on) importable, plus the two packages the reward image copies in: infra and rewards.
+_IMPORT_CHECK = r'''
+import importlib.abc, importlib.metadata as md, re, sys
+from packaging.requirements import Requirement
+
+def closure(names):
+    seen, todo = set(), list(names)
+    while todo:
+        name = todo.pop()
+        key = re.sub(r"[-_.]+", "-", name).lower()
+        if key in seen:
+            continue
+        seen.add(key)
+        for text in md.requires(name) or []:
+            req = Requirement(text)
+            if req.marker is None or req.marker.evaluate({"extra": ""}):
+                todo.append(req.name)
+    return seen
+
+wanted = [Requirement(l).name for l in open(sys.argv[1]).read().splitlines() if l.strip() and not l.startswith("#")]
+dists = closure(wanted)
+allowed = {"infra", "rewards"} | set(sys.stdlib_module_names) | {"_distutils_hack"}
+for module, owners in md.packages_distributions().items():
+    if any(re.sub(r"[-_.]+", "-", o).lower() in dists for o in owners):
+        allowed.add(module)
+
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        top = name.split(".")[0]
+        if top not in allowed and not top.startswith("_"):
+            raise ModuleNotFoundError(f"{name} is not in the reward image", name=name)
+        return None
+
+sys.meta_path.insert(0, Block())
+import uvicorn
+import infra.cli.serve_rewards
+from rewards.server.app import create_app
+from rewards.server.run import serve
+create_app()
+assert "torch" not in sys.modules
+print("ok")
+'''
+
+
+def test_reward_server_imports_with_only_its_image_requirements():
+    done = subprocess.run([sys.executable, "-c", _IMPORT_CHECK, str(DOCKER / "requirements-reward.txt")],
+                          capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().endswith("ok")
