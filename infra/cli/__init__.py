@@ -1,7 +1,8 @@
 """The `stvg` command. Each subcommand lives in its own module and is imported only when used,
 so `stvg reward` does not pay for importing torch and Ray.
 
-A subcommand module provides `add_arguments(parser)` and `run(args) -> int | None`.
+A subcommand module provides `add_arguments(parser)` and `run(args) -> int | None`; a module that
+sets `INTERMIXED_ARGS = True` accepts options between its positionals (`stvg train CFG --quiet k=v`).
 """
 
 from __future__ import annotations
@@ -57,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     module = importlib.import_module(commands[name][0])
     parser = argparse.ArgumentParser(prog=f"stvg {name}", description=commands[name][1])
     module.add_arguments(parser)
-    args = parser.parse_args(rest)
+    parse = parser.parse_intermixed_args if getattr(module, "INTERMIXED_ARGS", False) else parser.parse_args
+    args = parse(rest)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         return int(module.run(args) or 0)

@@ -18,8 +18,12 @@ from infra.errors import ConfigError
 log = logging.getLogger("stvg.submit")
 
 
+# `stvg submit CONFIG --namespace ml k=v`: overrides may follow options (see infra.cli).
+INTERMIXED_ARGS = True
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("config", help="run config YAML (e.g. trainer/presets/qwen25vl-7b-stvg-o1.yaml)")
+    parser.add_argument("config", help="run config YAML or preset name (e.g. qwen25vl-7b-stvg-o1)")
     parser.add_argument("overrides", nargs="*", metavar="key=value",
                         help="config overrides, e.g. grpo.group_size=8 cluster.learner.replicas=2")
     parser.add_argument("--namespace", "-n", default=None, help="namespace of the run (default: cluster.namespace)")
@@ -32,9 +36,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="print the ConfigMap and RayJob as YAML instead of creating them")
     parser.add_argument("--kubeconfig", default=None, help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
     parser.add_argument("--context", default=None, help="kubeconfig context (default: the current one)")
-    # `stvg submit CONFIG --namespace ml k=v`: overrides may follow options, which plain parse_args
-    # rejects once the first positional chunk (CONFIG) has been consumed.
-    parser.parse_args = parser.parse_intermixed_args  # type: ignore[method-assign]
 
 
 def cluster_overrides(args: argparse.Namespace) -> list[str]:
@@ -77,8 +78,9 @@ def build_manifests(args: argparse.Namespace) -> list[dict[str, Any]]:
     from infra.config import to_dict
     from infra.k8s.rayjob import check_job_name, default_job_name, render_manifests
     from trainer.config import load_run_config
+    from trainer.presets import resolve
 
-    run_config = load_run_config(args.config, cluster_overrides(args))
+    run_config = load_run_config(resolve(args.config), cluster_overrides(args))
     resolved = to_dict(run_config)
     check_ray_resources(resolved, run_config.cluster)
     name = check_job_name(args.name) if args.name else default_job_name(run_config.name)

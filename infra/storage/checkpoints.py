@@ -80,22 +80,33 @@ class CheckpointStore:
         Saving a step that already exists replaces it: the old manifest is removed first, so
         the step is invisible until the new one is complete.
         """
-        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
-            raise UserError(f"checkpoint step must be an integer >= 0, got {step!r}")
+        _check_metadata(step, metadata)  # before anything is written
+        return self.commit(step, self.upload(step, local_dir), metadata)
+
+    def upload(self, step: int, local_dir: Path) -> list[dict[str, Any]]:
+        """Upload the files under `local_dir` into checkpoint `step` WITHOUT making it visible.
+
+        Returns their manifest entries. Several writers (one per node, each with its own ZeRO
+        shards) may upload into the same step; one of them then calls `commit` with all entries.
+        """
+        _check_step(step)
         local_dir = Path(local_dir)
         files = _files_under(local_dir)
-        try:
-            json.dumps(metadata)
-        except (TypeError, ValueError) as err:
-            raise UserError(f"checkpoint metadata for step {step} is not JSON-serialisable: {err}") from None
         prefix = step_dir(step) + "/"
+        if prefix + MANIFEST in self.objects.list(prefix):
+            self.objects.delete([prefix + MANIFEST])
         entries = [{"path": rel, "size": (local_dir / rel).stat().st_size,
                     "sha256": sha256_file(local_dir / rel)} for rel in files]
-        existing = self.objects.list(prefix)
-        if prefix + MANIFEST in existing:
-            self.objects.delete([prefix + MANIFEST])
         self.objects.put_files([(local_dir / rel, prefix + rel) for rel in files])
-        wanted = {prefix + rel for rel in files}
+        return entries
+
+    def commit(self, step: int, entries: list[dict[str, Any]], metadata: dict[str, Any]) -> str:
+        """Write the manifest of checkpoint `step` (listing `entries`), which makes it visible; prune."""
+        _check_step(step)
+        _check_metadata(step, metadata)
+        prefix = step_dir(step) + "/"
+        wanted = {prefix + e["path"] for e in entries}
+        existing = self.objects.list(prefix)
         self.objects.delete([k for k in existing if k not in wanted and k != prefix + MANIFEST])
         manifest = {
             "format": FORMAT,
@@ -121,8 +132,14 @@ class CheckpointStore:
                 return CheckpointRef(self._step_uri(step), step, manifest["metadata"])
         return None
 
-    def restore(self, ref: CheckpointRef, local_dir: Path) -> dict[str, Any]:
-        """Download checkpoint `ref.step` into `local_dir`, verify sizes and SHA-256, return its metadata."""
+    def get(self, step: int) -> CheckpointRef | None:
+        """Checkpoint `step` if it is complete, else None."""
+        manifest = self._complete_manifest(step, self.objects.list(step_dir(step) + "/"))
+        return None if manifest is None else CheckpointRef(self._step_uri(step), step, manifest["metadata"])
+
+    def restore(self, ref: CheckpointRef, local_dir: Path, only: str = "") -> dict[str, Any]:
+        """Download checkpoint `ref.step` into `local_dir`, verify sizes and SHA-256, return its metadata.
+        `only`: download just the files under this relative folder (e.g. "hf/" for evaluation)."""
         local_dir = Path(local_dir)
         prefix = step_dir(ref.step) + "/"
         listing = self.objects.list(prefix)
@@ -130,6 +147,7 @@ class CheckpointStore:
         if manifest is None:
             raise UserError(f"checkpoint {self._step_uri(ref.step)} has no valid {MANIFEST}; "
                             "it was never completed or was deleted")
+        manifest["files"] = [e for e in manifest["files"] if e["path"].startswith(only)]
         for entry in manifest["files"]:
             if prefix + entry["path"] not in listing:
                 raise UserError(f"checkpoint file {self._step_uri(ref.step)}/{entry['path']} is missing")
@@ -215,6 +233,18 @@ def open_checkpoints(uri: str, keep_last: int = 3, *, multipart_threshold_mb: fl
     if check_access is not None:
         check_access()
     return CheckpointStore(objects, keep_last=keep_last)
+
+
+def _check_step(step: Any) -> None:
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        raise UserError(f"checkpoint step must be an integer >= 0, got {step!r}")
+
+
+def _check_metadata(step: int, metadata: dict[str, Any]) -> None:
+    try:
+        json.dumps(metadata)
+    except (TypeError, ValueError) as err:
+        raise UserError(f"checkpoint metadata for step {step} is not JSON-serialisable: {err}") from None
 
 
 def _files_under(local_dir: Path) -> list[str]:

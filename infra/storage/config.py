@@ -17,9 +17,9 @@ if TYPE_CHECKING:
 class CheckpointConfig:
     """Where and how often training checkpoints are written. Credentials are never set here."""
 
-    uri: str = "runs/checkpoints"
+    uri: str = ""
     """Checkpoint root: `s3://bucket/prefix`, `file:///abs/dir` or a directory path (relative to
-    the working directory). S3 endpoint, region and credentials come from the AWS environment
+    the working directory); '' = `<run output dir>/checkpoints`. S3 endpoint, region and credentials come from the AWS environment
     (AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, IAM role)."""
 
     every_n_steps: int = 50
@@ -37,9 +37,13 @@ class CheckpointConfig:
     max_concurrency: int = 8
     """S3 only: parts and files transferred at once, in one shared thread pool."""
 
+    export_hf: bool = True
+    """Also store a consolidated Hugging Face model (`hf/`) in every checkpoint, so that `stvg eval`
+    and rollout workers can load it directly (costs one full copy of the weights per checkpoint)."""
+
     def __post_init__(self) -> None:
         try:
-            parse_location(self.uri)
+            parse_location(self.uri or ".")
         except UserError as err:
             raise ConfigError(f"checkpoint.uri: {err}") from None
         check_range("checkpoint.every_n_steps", self.every_n_steps, 0)
@@ -49,7 +53,10 @@ class CheckpointConfig:
         check_range("checkpoint.max_concurrency", self.max_concurrency, 1, 64)
 
     def open(self) -> CheckpointStore:
-        """The CheckpointStore these settings describe (checks S3 access now)."""
+        """The CheckpointStore these settings describe (checks S3 access now). The run's driver
+        resolves an empty uri to its output folder before anything opens the store."""
+        if not self.uri:
+            raise UserError("checkpoint.uri is empty: resolve it to the run's folder first")
         from infra.storage.checkpoints import open_checkpoints
 
         return open_checkpoints(self.uri, self.keep_last,

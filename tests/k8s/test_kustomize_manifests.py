@@ -122,3 +122,10 @@ def test_example_fits_the_base_queue_flavors(build):
         assert spec["nodeSelector"].items() >= flavor["nodeLabels"].items()
         tolerated = {(t["key"], t.get("effect")) for t in spec["tolerations"]}
         assert {(t["key"], t["effect"]) for t in flavor["nodeTaints"]} <= tolerated
+
+
+def test_the_7b_example_runs_the_7b_preset_unchanged():
+    from trainer.presets import resolve
+
+    example = yaml.safe_load((K8S / "examples/grpo-7b/run.yaml").read_text())
+    assert example == yaml.safe_load(resolve("qwen25vl-7b-stvg-o1").read_text())

@@ -9,9 +9,13 @@ from infra.errors import ConfigError
 from infra.storage import CheckpointConfig
 
 
-def test_defaults_are_a_local_directory_and_valid():
+def test_defaults_follow_the_run_folder_and_an_unresolved_uri_cannot_open():
+    from infra.errors import UserError
+
     config = CheckpointConfig()
-    assert config.uri == "runs/checkpoints" and config.keep_last == 3
+    assert config.uri == "" and config.keep_last == 3 and config.export_hf
+    with pytest.raises(UserError, match="resolve it to the run's folder"):
+        config.open()
 
 
 @pytest.mark.parametrize("override, key", [

@@ -1,0 +1,25 @@
+"""Arguments shared by the commands that take a run config (train, sft, eval, submit)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("config", nargs="?", default=None,
+                        help="YAML run config or preset name (default: the embedded demo preset)")
+    parser.add_argument("overrides", nargs="*", metavar="key=value",
+                        help="dotted overrides, e.g. total_steps=10 grpo.group_size=8 resume=auto")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar; one line per step")
+
+
+def load_from_args(args: argparse.Namespace):
+    from trainer.config import load_run_config
+    from trainer.presets import resolve
+
+    config, overrides = args.config, list(args.overrides)
+    if config is not None and "=" in config:  # `stvg train total_steps=2`: no config, only overrides
+        config, overrides = None, [config, *overrides]
+    if getattr(args, "quiet", False):
+        overrides.append("quiet=true")
+    return load_run_config(resolve(config), overrides)

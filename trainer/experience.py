@@ -1,0 +1,79 @@
+"""From a rollout batch to training items: targets, rewards, shaping, filtering, advantages.
+
+Runs on learner rank 0 once per step. Everything that needs a whole group (advantages, the
+zero-variance filter) happens here, before the items are split across ranks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+
+from infra.data.sample import GroundingSample
+from rewards.targets import build_target
+from rollout.types import RolloutBatch
+from trainer.grpo import GRPOConfig, compute_advantages, overlong_penalty, zero_variance_mask
+from trainer.learner.batch import TrainItem
+
+
+@dataclass
+class ScoredBatch:
+    items: list[TrainItem]
+    """Completions to learn from (zero-variance groups removed when the filter is on)."""
+    rewards: list[float]
+    """Every completion's reward before filtering, in batch order (for logging and pictures)."""
+    terms: list[dict[str, float]]
+    metrics: dict[str, float]
+
+
+def targets_for(batch: RolloutBatch, samples: Sequence[GroundingSample], task: str) -> list[dict]:
+    """The reward target of every prompt, in the pixels of the frames the model saw."""
+    by_id = {s.id: s for s in samples}
+    return [build_target(task, by_id[p.sample_id], p.frame_size) for p in batch.prompts]
+
+
+def score_batch(batch: RolloutBatch, samples: Sequence[GroundingSample], reward_client, task: str,
+                grpo: GRPOConfig, learner_version: int, max_staleness: int) -> ScoredBatch:
+    targets = targets_for(batch, samples, task)
+    completions = batch.completions
+    results = reward_client.score(task, [c.text for c in completions],
+                                  [targets[c.prompt_index] for c in completions])
+    rewards = torch.tensor([r.total for r in results], dtype=torch.float32)
+    lengths = torch.tensor([len(c.token_ids) for c in completions], dtype=torch.float32)
+    shaped = rewards + overlong_penalty(lengths, grpo.max_completion_length, grpo.overlong_buffer_len,
+                                        grpo.overlong_penalty_factor)
+    group_ids = [c.group_id for c in completions]
+
+    keep = torch.ones(len(completions), dtype=torch.bool)
+    metrics: dict[str, float] = {}
+    if grpo.filter_zero_variance:
+        keep, filter_metrics = zero_variance_mask(shaped, group_ids)
+        metrics.update({f"data/{k}": v for k, v in filter_metrics.items()})
+    # Staleness bound of one-step-off mode: experience from too old a policy is dropped.
+    fresh = torch.tensor([learner_version - c.policy_version <= max_staleness for c in completions])
+    metrics["data/samples_stale"] = float((~fresh).sum())
+    keep &= fresh
+
+    advantages, adv_metrics = compute_advantages(shaped, group_ids, grpo.advantage_estimator, grpo.std_eps)
+    items = [TrainItem(prompt=batch.prompts[c.prompt_index], completion=c, advantage=float(advantages[i]),
+                     reward=float(shaped[i]))
+             for i, c in enumerate(completions) if keep[i]]
+
+    metrics.update({f"adv/{k}": v for k, v in adv_metrics.items()})
+    metrics.update(_reward_metrics(results, rewards, lengths, completions))
+    metrics["perf/tokens_per_s"] = batch.tokens_per_second
+    metrics["policy/staleness_mean"] = float(sum(learner_version - c.policy_version for c in completions)
+                                             / max(len(completions), 1))
+    return ScoredBatch(items, [r.total for r in results], [dict(r.terms) for r in results], metrics)
+
+
+def _reward_metrics(results, rewards: torch.Tensor, lengths: torch.Tensor, completions) -> dict[str, float]:
+    out = {"reward/mean": float(rewards.mean()), "reward/std": float(rewards.std()) if len(rewards) > 1 else 0.0,
+           "reward/parsed_frac": sum(r.parsed for r in results) / len(results),
+           "response_len/mean": float(lengths.mean()),
+           "response_len/clipped_frac": sum(c.finish_reason == "length" for c in completions) / len(completions)}
+    for term in results[0].terms:
+        out[f"reward/{term}"] = sum(r.terms[term] for r in results) / len(results)
+    return out

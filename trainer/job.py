@@ -1,0 +1,157 @@
+"""The driver of a training run (`stvg train`; the RayJob entrypoint on Kubernetes).
+
+It prepares the model and data, starts (or joins) Ray, opens the MLflow run, creates the rollout
+pool, and runs the GRPO loop on the learner ranks with Ray Train, printing one line per step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
+
+from infra.config import to_dict
+from infra.errors import UserError
+from trainer.config import RunConfig
+from trainer.preparation import prepare_data, prepare_model, resolve_paths
+
+log = logging.getLogger("stvg.train")
+
+
+@dataclass
+class TrainingSummary:
+    run_id: str
+    tracking_uri: str
+    checkpoint_uri: Optional[str]
+    steps: int
+    last_metrics: dict[str, float]
+
+
+def run_training(cfg: RunConfig, loop: Optional[Callable] = None) -> TrainingSummary:
+    """Run `loop` (default: the GRPO loop, trainer.loop.grpo_loop) on the learner ranks.
+
+    The loop receives a trainer.loop.Job; the SFT loop (`stvg sft`) runs through here too, so both
+    share data and model preparation, resume rules, MLflow, checkpoints and the console."""
+    cfg = resolve_paths(cfg)
+    cfg.run_dir.mkdir(parents=True, exist_ok=True)
+    store = cfg.checkpoint.open()
+    latest = store.latest()
+    if cfg.resume == "never" and latest is not None:
+        raise UserError(f"{store.uri} already holds checkpoints (latest step {latest.step}); pass resume=auto to "
+                        f"continue that run, or choose another name=... / checkpoint.uri=...")
+    if cfg.resume not in ("never", "auto") and latest is None:
+        from trainer.checkpointing import open_checkpoint_uri
+
+        open_checkpoint_uri(cfg.resume)  # fail now, with a clear message, if it is not usable
+    start_step = latest.step if latest is not None else 0
+    if start_step >= cfg.total_steps:
+        raise UserError(f"the latest checkpoint is at step {start_step} and total_steps={cfg.total_steps}: "
+                        "nothing left to do; raise total_steps to train further")
+
+    model_dir = prepare_model(cfg)
+    train, heldout = prepare_data(cfg)
+    if not train:
+        raise UserError("the training split is empty")
+    started_ray = _start_ray(cfg)
+    try:
+        return _run(cfg, store, latest, model_dir, train, heldout, start_step, loop)
+    finally:
+        if started_ray:
+            import ray
+
+            ray.shutdown()
+
+
+def _run(cfg: RunConfig, store, latest, model_dir: str, train, heldout, start_step: int,
+         loop: Optional[Callable]) -> TrainingSummary:
+    import ray
+
+    from infra.tracking import Tracker
+    from rollout.pool import RolloutPool
+    from trainer.learner.ray_train import make_trainer
+    from trainer.loop import Job, grpo_loop
+    from trainer.progress import ProgressBoard, follow
+
+    run_id = (latest.metadata.get("mlflow_run_id") if latest is not None else None) or None
+    tracker = Tracker.start(dataclasses.replace(cfg.tracking, run_name=cfg.tracking.run_name or cfg.name),
+                            run_id=run_id, tags={"dataset": cfg.data.source, "task": cfg.task,
+                                                 "checkpoint_root": store.uri})
+    cfg = dataclasses.replace(cfg, tracking=dataclasses.replace(cfg.tracking, tracking_uri=tracker.tracking_uri))
+    tracker.log_config(to_dict(cfg))
+    status = "FAILED"
+    pool = RolloutPool(model_dir, cfg.rollout)
+    board = ProgressBoard.remote()
+    try:
+        job = Job(config=cfg, model_dir=model_dir, train=train, heldout=heldout, pool=pool, progress=board,
+                  run_id=tracker.run_id,
+                  init_checkpoint=cfg.resume if cfg.resume not in ("never", "auto") else None)
+        trainer = make_trainer(loop or grpo_loop, job, cfg.learner, storage_path=str(cfg.run_dir / "ray"),
+                               name=f"{cfg.name}-learner", env=_worker_env())
+        print(f"training {cfg.name}: {len(train)} train / {len(heldout)} held-out samples, model {model_dir}, "
+              f"steps {start_step}->{cfg.total_steps}, mode {cfg.mode}; MLflow run {tracker.run_id}", flush=True)
+        last: dict[str, Any] = {}
+        outcome: dict[str, Any] = {}
+
+        def fit() -> None:
+            try:
+                trainer.fit()
+            except BaseException as err:  # reported by the main thread
+                outcome["error"] = err
+
+        thread = threading.Thread(target=fit, name="ray-train-fit", daemon=True)
+        thread.start()
+        follow(board, lambda: not thread.is_alive(), cfg.total_steps, start_step, cfg.quiet, on_event=last.update)
+        if "error" in outcome:
+            raise _explain(outcome["error"])
+        status = "FINISHED"
+    except KeyboardInterrupt:
+        status = "KILLED"
+        raise
+    finally:
+        tracker.close(status)
+        pool.shutdown()
+    latest = store.latest()
+    return TrainingSummary(tracker.run_id, tracker.tracking_uri, latest.uri if latest else None,
+                           latest.step if latest else 0, last.get("metrics", {}))
+
+
+def _worker_env() -> dict[str, str]:
+    """Learner ranks share 2 cores with rollout actors on a laptop: one thread each avoids thrashing."""
+    threads = os.environ.get("STVG_TORCH_THREADS", "1")
+    return {"OMP_NUM_THREADS": threads, "TOKENIZERS_PARALLELISM": "false", "RAY_TRAIN_V2_ENABLED": "1"}
+
+
+def _start_ray(cfg: RunConfig) -> bool:
+    """Join the cluster in RAY_ADDRESS (a RayJob's), or start a local one sized for the run."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    if os.environ.get("RAY_ADDRESS"):
+        ray.init(log_to_driver=not cfg.quiet)
+        return True
+    # Logical CPUs: enough for every learner rank and rollout actor even on a 2-core laptop
+    # (they time-share the cores; the learner and the rollout alternate in sync mode).
+    needed = cfg.learner.num_workers + cfg.rollout.num_workers * cfg.rollout.num_cpus_per_worker
+    ray.init(num_cpus=max(os.cpu_count() or 1, int(needed + 0.999)), include_dashboard=False,
+             log_to_driver=not cfg.quiet, runtime_env={"env_vars": _worker_env()})
+    return True
+
+
+def _explain(err: BaseException) -> BaseException:
+    """Ray wraps a worker's exception; surface a user mistake as itself, anything else as one line."""
+    cause = err
+    for _ in range(8):
+        inner = getattr(cause, "cause", None) or getattr(cause, "__cause__", None)
+        if inner is None:
+            errors = getattr(cause, "worker_failures", None) or {}
+            inner = next(iter(errors.values()), None) if isinstance(errors, dict) else None
+        if inner is None or inner is cause:
+            break
+        cause = inner
+        if isinstance(cause, UserError):
+            return cause
+    return RuntimeError(f"training failed: {type(cause).__name__}: {cause}")

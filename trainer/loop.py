@@ -1,0 +1,167 @@
+"""The GRPO training loop. It runs on every learner rank (a Ray Train worker); rank 0 also drives
+the rollout pool, the reward client, MLflow and the progress board.
+
+    for each step:
+        rank 0: prompts -> rollout pool -> G completions each (with their policy version)
+                completions -> reward client -> rewards -> advantages, filters -> training items
+        all:    items split across ranks -> GRPO update (DeepSpeed ZeRO-3)
+        all:    gathered weights -> rollout pool (versioned)
+        rank 0: metrics -> MLflow and console; pictures every N steps; eval every N steps
+        all:    checkpoint every N steps (manifest last)
+
+Every collective call (step, weight export, checkpoint) is made by all ranks in the same order.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+
+from infra.config import to_dict
+from infra.tracking import Tracker
+from rewards.client import build_reward_client
+from rollout.engines import SamplingConfig
+from trainer.checkpointing import TrainState, open_checkpoint_uri, restore_checkpoint, save_checkpoint
+from trainer.config import RunConfig
+from trainer.evaluation import run_evaluation
+from trainer.experience import score_batch
+from trainer.learner.distribute import scatter_items
+from trainer.learner.learner import Learner
+from trainer.rollouts import RolloutSource
+from trainer.sampler import PromptSampler
+
+log = logging.getLogger("stvg.train")
+
+
+@dataclasses.dataclass
+class Job:
+    """What the driver hands every learner rank (pickled by Ray)."""
+
+    config: RunConfig
+    """Resolved run config: absolute paths, tracking URI and checkpoint URI filled in."""
+    model_dir: str
+    train: list
+    heldout: list
+    pool: Any
+    progress: Any
+    run_id: str
+    """The MLflow run the driver started (or resumed); rank 0 appends to it."""
+    init_checkpoint: Optional[str] = None
+    """resume=<uri>: a checkpoint of another run to start from when this run has none yet."""
+
+
+class StepTimer:
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, phase: str):
+        start = time.perf_counter()
+        yield
+        self.seconds[f"time/{phase}_s"] = self.seconds.get(f"time/{phase}_s", 0.0) + time.perf_counter() - start
+
+
+def grpo_loop(job: Job) -> None:
+    cfg = job.config
+    learner = Learner(job.model_dir, cfg.learner, cfg.grpo)
+    rank, world = learner.rank, learner.world_size
+    store, staging = cfg.checkpoint.open(), cfg.run_dir / "staging"
+    state = _resume(learner, store, staging, job)
+    lead = rank == 0
+    if lead:
+        rewards = build_reward_client(cfg.reward)
+        tracker = Tracker.start(cfg.tracking, run_id=job.run_id)
+        rollouts = RolloutSource(
+            job.pool, job.train, PromptSampler(len(job.train), cfg.seed), prompts_per_step=cfg.prompts_per_step,
+            group_size=cfg.grpo.group_size, task=cfg.task, seed=cfg.seed, prefetch=cfg.mode == "async",
+            sampling=SamplingConfig(cfg.rollout.temperature, cfg.rollout.top_p, cfg.rollout.max_new_tokens))
+    if state.step > 0:  # the rollout workers must generate with the restored weights
+        _sync_weights(learner, job.pool if lead else None, state.policy_version)
+
+    for step in range(state.step, cfg.total_steps):
+        timer, metrics = StepTimer(), {}
+        with timer("step"):
+            items = None
+            if lead:
+                with timer("rollout"):
+                    batch = rollouts.take(step, cfg.total_steps)
+                with timer("reward"):
+                    scored = score_batch(batch, job.train, rewards, cfg.task, cfg.grpo, state.policy_version,
+                                         cfg.max_staleness)
+                items, metrics = scored.items, scored.metrics
+            with timer("learn"):
+                metrics.update(learner.step(scatter_items(items, rank, world)))
+            state = dataclasses.replace(state, step=step + 1, policy_version=state.policy_version + 1,
+                                        prompts_consumed=(step + 1) * cfg.prompts_per_step)
+            with timer("sync"):
+                _sync_weights(learner, job.pool if lead else None, state.policy_version)
+        if lead:
+            metrics.update(timer.seconds)
+            if _due(state.step, cfg.eval.every_n_steps, cfg.total_steps, cfg.eval.at_end):
+                metrics.update(_evaluate(job, cfg, tracker, state.step))
+            tracker.log_metrics(metrics, state.step)
+            if cfg.tracking.num_images and tracker.wants_images(state.step):
+                _log_pictures(tracker, batch, scored.rewards, job.train, cfg, state.step)
+            job.progress.post.remote({"step": state.step, "metrics": metrics})
+        if _due(state.step, cfg.checkpoint.every_n_steps, cfg.total_steps, True):
+            uri = save_checkpoint(learner, store, state, staging, config=to_dict(cfg),
+                                  export_hf=cfg.checkpoint.export_hf)
+            if lead:
+                tracker.set_tags({"checkpoint_uri": uri})
+                job.progress.post.remote({"kind": "message", "text": f"checkpoint step {state.step}: {uri}"})
+    if lead:
+        rollouts.close()
+        rewards.close()
+
+
+def _due(step: int, every: int, total: int, at_end: bool) -> bool:
+    return (every > 0 and step % every == 0) or (at_end and step == total)
+
+
+def _resume(learner, store, staging: Path, job: Job) -> TrainState:
+    """This run's latest complete checkpoint (also after Ray Train restarted the worker group), else
+    the checkpoint named by resume=<uri>, else a fresh state."""
+    ref = store.latest()
+    if ref is None and job.init_checkpoint:
+        store, ref = open_checkpoint_uri(job.init_checkpoint)
+    if ref is None:
+        return TrainState(mlflow_run_id=job.run_id)
+    return dataclasses.replace(restore_checkpoint(learner, store, ref, staging), mlflow_run_id=job.run_id)
+
+
+def _sync_weights(learner, pool, version: int) -> None:
+    """Every rank takes part in the gather; rank 0 streams the tensors into the pool."""
+    weights = learner.export_weights()
+    if pool is not None:
+        pool.update_weights(weights, version)
+    for _ in weights:  # non-zero ranks (and whatever the pool left) drain the collective gathers
+        pass
+
+
+def _evaluate(job: Job, cfg: RunConfig, tracker, step: int) -> dict[str, float]:
+    samples = job.heldout[: cfg.eval.max_samples or None]
+    if not samples:
+        return {}
+    result = run_evaluation(job.pool, samples, task=cfg.task, source=cfg.data.source,
+                            max_new_tokens=cfg.rollout.max_new_tokens, temperature=cfg.eval.temperature,
+                            seed=cfg.seed)
+    return result.metrics
+
+
+def _log_pictures(tracker, batch, rewards, samples, cfg: RunConfig, step: int) -> None:
+    """Best effort, like all logging: a picture that cannot be drawn never stops training."""
+    from trainer.pictures import draw_rollouts
+
+    try:
+        images = draw_rollouts(batch, rewards, samples, cfg.rollout, cfg.task, cfg.tracking.num_images)
+    except Exception as err:  # noqa: BLE001 - decoding/drawing errors of any kind
+        log.warning("could not draw rollouts at step %d: %s", step, err)
+        return
+    for i, image in enumerate(images):
+        tracker.log_image(image, step, suffix=f"-{i}")
