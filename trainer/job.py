@@ -55,7 +55,7 @@ def run_training(cfg: RunConfig, loop: Optional[Callable] = None) -> TrainingSum
     train, heldout = prepare_data(cfg)
     if not train:
         raise UserError("the training split is empty")
-    started_ray = _start_ray(cfg)
+    started_ray = start_ray(cfg)
     try:
         return _run(cfg, store, latest, model_dir, train, heldout, start_step, loop)
     finally:
@@ -124,7 +124,7 @@ def _worker_env() -> dict[str, str]:
     return {"OMP_NUM_THREADS": threads, "TOKENIZERS_PARALLELISM": "false", "RAY_TRAIN_V2_ENABLED": "1"}
 
 
-def _start_ray(cfg: RunConfig) -> bool:
+def start_ray(cfg: RunConfig) -> bool:
     """Join the cluster in RAY_ADDRESS (a RayJob's), or start a local one sized for the run."""
     import ray
 

@@ -1,0 +1,41 @@
+"""User mistakes on the run commands end with one clear line and exit code 2, never a traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+
+def _stvg(*args: str, cwd) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "infra.cli", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=120)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "grpo.group_sise=4"], "unknown config key 'grpo.group_sise'"),
+    (["train", "mode=fast"], "mode='fast' is not allowed; choose one of: sync, async"),
+    (["train", "no-such-preset"], "neither a config file nor a preset"),
+    (["train", "missing.yaml"], "config file 'missing.yaml' does not exist"),
+    (["train", "rollout.temperature=0.7", "grpo.temperature=1.0"], "must equal rollout.temperature"),
+    (["train", "data.source=hcstvg-v2"], "data.train_annotations is required"),
+    (["eval", "--checkpoint", "no/such/step-000003"], "is not a Hugging Face checkpoint folder"),
+    (["train", "learner.zero_stage=7"], "learner.zero_stage"),
+])
+def test_bad_config_is_one_line_naming_the_key(tmp_path, args, message):
+    result = _stvg(*args, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_training_again_into_a_finished_run_folder_asks_for_resume(tmp_path):
+    from infra.storage import open_checkpoints
+
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "x").write_text("1")
+    open_checkpoints(str(tmp_path / "runs/demo/checkpoints")).save(3, tmp_path / "src", {"step": 3})
+    result = _stvg("train", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "already holds checkpoints (latest step 3); pass resume=auto" in result.stderr

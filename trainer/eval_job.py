@@ -1,0 +1,64 @@
+"""`stvg eval`: run a checkpoint (or the initial model) over a split and score it.
+
+Writes `predictions.jsonl` in the `stvg score` format (seconds, original-video pixels), the raw
+answers with their rewards, and `metrics.json`; prints the metrics table.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Optional
+
+from infra.errors import UserError
+from trainer.config import RunConfig
+from trainer.preparation import prepare_data, prepare_model, resolve_paths
+
+
+def run_eval(cfg: RunConfig, checkpoint: Optional[str], split: str, out_dir: Optional[str]) -> Path:
+    from rollout.pool import RolloutPool
+    from trainer.evaluation import run_evaluation
+    from trainer.job import start_ray
+
+    if checkpoint:
+        cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, path=checkpoint))
+    cfg = resolve_paths(cfg)
+    model_dir = prepare_model(cfg)
+    train, heldout = prepare_data(cfg)
+    samples = {"heldout": heldout, "train": train}[split]
+    if cfg.eval.max_samples:
+        samples = samples[: cfg.eval.max_samples]
+    if not samples:
+        raise UserError(f"the {split} split is empty (set data.heldout_annotations or data.synthetic_heldout_videos)")
+    out = Path(out_dir) if out_dir else cfg.run_dir / "eval" / split
+    out.mkdir(parents=True, exist_ok=True)
+    started = start_ray(cfg)
+    try:
+        pool = RolloutPool(model_dir, cfg.rollout)
+        try:
+            result = run_evaluation(pool, samples, task=cfg.task, source=cfg.data.source,
+                                    max_new_tokens=cfg.rollout.max_new_tokens, temperature=cfg.eval.temperature,
+                                    seed=cfg.seed)
+        finally:
+            pool.shutdown()
+    finally:
+        if started:
+            import ray
+
+            ray.shutdown()
+    _write_jsonl(out / "predictions.jsonl", result.predictions)
+    _write_jsonl(out / "completions.jsonl", result.completions)
+    (out / "metrics.json").write_text(json.dumps({"model": model_dir, "split": split, "samples": len(samples),
+                                                  "metrics": result.metrics, **result.report.to_dict()}, indent=1))
+    print(result.report.table())
+    print(f"reward {result.metrics['eval/reward_mean']:.3f}, parsed {100 * result.metrics['eval/parsed_frac']:.0f}%"
+          f" over {len(samples)} {split} samples")
+    print(f"wrote {out}/predictions.jsonl, completions.jsonl, metrics.json")
+    return out
+
+
+def _write_jsonl(path: Path, rows: list[dict]) -> None:
+    with open(path, "w") as f:
+        for row in rows:
+            f.write(json.dumps(row) + "\n")
