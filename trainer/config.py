@@ -111,7 +111,7 @@ class RunConfig:
     """never: start fresh (fails if checkpoints exist); auto: continue from the latest complete
     checkpoint if there is one; or a checkpoint URI to start from."""
     log_every_n_steps: int = 1
-    """Console summary line (and MLflow metrics) every N steps."""
+    """Console summary line every N steps (MLflow gets every step's metrics)."""
     quiet: bool = False
     """No progress bar; one line per logged step (for CI logs)."""
 

@@ -108,7 +108,8 @@ def grpo_loop(job: Job) -> None:
             tracker.log_metrics(metrics, state.step)
             if cfg.tracking.num_images and tracker.wants_images(state.step):
                 _log_pictures(tracker, batch, scored.rewards, job.train, cfg, state.step)
-            job.progress.post.remote({"step": state.step, "metrics": metrics})
+            if _due(state.step, cfg.log_every_n_steps, cfg.total_steps, True):
+                job.progress.post.remote({"step": state.step, "metrics": metrics})
         if _due(state.step, cfg.checkpoint.every_n_steps, cfg.total_steps, True):
             uri = save_checkpoint(learner, store, state, staging, config=to_dict(cfg),
                                   export_hf=cfg.checkpoint.export_hf)

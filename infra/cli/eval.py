@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from infra.cli.run_args import add_config_arguments, load_from_args
+from infra.cli.run_args import add_config_arguments, load_from_args, print_config
 
 INTERMIXED_ARGS = True
 
@@ -20,6 +20,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     cfg = load_from_args(args)
+    if args.print_config:
+        print_config(cfg)
+        return 0
     from trainer.eval_job import run_eval
 
     run_eval(cfg, args.checkpoint, args.split, args.out)

@@ -11,6 +11,16 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("overrides", nargs="*", metavar="key=value",
                         help="dotted overrides, e.g. total_steps=10 grpo.group_size=8 resume=auto")
     parser.add_argument("--quiet", action="store_true", help="no progress bar; one line per step")
+    parser.add_argument("--print-config", action="store_true",
+                        help="print the resolved config (defaults < file < overrides) as YAML and exit")
+
+
+def print_config(cfg) -> None:
+    import yaml
+
+    from infra.config import to_dict
+
+    print(yaml.safe_dump(to_dict(cfg), sort_keys=False), end="")
 
 
 def load_from_args(args: argparse.Namespace):

@@ -1,0 +1,35 @@
+"""`stvg sft [CONFIG] [key=value ...]`: supervised warm start on ground-truth answers (docs/sft.md).
+
+Same config, learner, checkpoints and MLflow tracking as `stvg train`; start RL from the result with
+`stvg train model.path=<checkpoint printed at the end>`.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from infra.cli.run_args import add_config_arguments, load_from_args
+
+INTERMIXED_ARGS = True
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_config_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = load_from_args(args)
+    from trainer.sft import run_sft
+
+    summary = run_sft(cfg)
+    print()
+    print(f"done: {summary.steps} SFT steps of {cfg.name}")
+    if summary.checkpoint_uri:
+        print(f"  checkpoint:  {summary.checkpoint_uri}")
+        print(f"  start RL:    stvg train model.path={summary.checkpoint_uri}")
+    evals = {k: v for k, v in summary.last_metrics.items() if k.startswith("eval/")}
+    if evals:
+        print("  eval:        " + ", ".join(f"{k[5:]} {v:.2f}" for k, v in sorted(evals.items())))
+    print(f"  MLflow run:  {summary.run_id}")
+    print(f"  MLflow UI:   mlflow ui --backend-store-uri {summary.tracking_uri}")
+    return 0
