@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,13 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.infra._servers import free_port
+
 CHART = Path(__file__).resolve().parents[2] / "charts" / "stvg"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _get(url: str, host: str) -> int:
@@ -62,7 +57,7 @@ def test_rendered_allowed_hosts_admit_service_names_and_reject_others(render, tm
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     assert container["command"] == ["mlflow", "server"]
     args = list(container["args"])
-    port = _free_port()
+    port = free_port()
     # Same arguments, but on loopback, a free port, one worker and a local artifact store.
     for flag, value in (("--host", "127.0.0.1"), ("--port", str(port)), ("--workers", "1"),
                         ("--artifacts-destination", str(tmp_path / "artifacts"))):

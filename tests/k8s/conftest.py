@@ -9,7 +9,8 @@ from typing import Any, Callable
 
 import pytest
 
-from infra.k8s.validate import SchemaUnavailable, default_schema_dir, load_manifests, validate_object
+from infra.k8s.validate import load_manifests
+from tests.kube_validation import validate  # noqa: F401  (fixture)
 
 
 @pytest.fixture(scope="session")
@@ -36,22 +37,3 @@ def build(kubectl) -> Callable[[Path], list[dict[str, Any]]]:
         return cache[folder]
 
     return _build
-
-
-@pytest.fixture(scope="session")
-def validate() -> Callable[[list[dict[str, Any]]], None]:
-    """Built-in kinds strictly (Kubernetes 1.34); custom kinds against ../shared/k8s-schemas CRDs,
-    skipping (after the built-in kinds are checked) when that folder is missing."""
-    schema_dir = default_schema_dir()
-
-    def _validate(objects: list[dict[str, Any]]) -> None:
-        unchecked = []
-        for obj in objects:
-            try:
-                validate_object(obj, schema_dir=schema_dir)
-            except SchemaUnavailable:
-                unchecked.append(f"{obj['kind']}/{obj['metadata']['name']}")
-        if unchecked:
-            pytest.skip(f"CRD schemas not found under {schema_dir}: not validated: {', '.join(unchecked)}")
-
-    return _validate
