@@ -1,0 +1,95 @@
+"""Detector + tracker stage for STVG-R1 visual prompting: candidate instances with consistent ids.
+
+An `InstanceTracker` turns a local video file into tracks: instance id -> frame id -> xyxy box in
+original-video pixels (the same shape as `GroundingSample.tracks` and the tracks file). Trackers:
+
+- `colour-blobs` (colour.py): classical, numpy only, for the synthetic videos;
+- `yolo` (yolo.py): Ultralytics YOLO with its ByteTrack / BoT-SORT tracker, for real footage,
+  used when `ultralytics` is installed (not installed here: that path is unverified).
+
+Tracking a whole dataset is done once, offline: `track_samples` runs the tracker per distinct
+video, picks each sample's target id (infra.data.instances) and can write a tracks file, which
+`read_annotations(..., tracks=...)` attaches from then on. `tracks_for` is the per-sample accessor.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Callable, Iterable, Optional, Protocol, runtime_checkable
+
+from infra.data.instances import ground_truth_instance
+from infra.data.sample import Box, GroundingSample
+from infra.errors import ConfigError, DataError
+
+Tracks = dict[int, dict[int, Box]]
+
+
+@runtime_checkable
+class InstanceTracker(Protocol):
+    def track(self, video_path: str | Path, *, fps: float | None = None) -> Tracks:
+        """Instance id -> frame id -> xyxy box (original-video pixels) for the local video file.
+        `fps`: analyse frames at about this rate (None: every frame); only analysed frames get boxes."""
+        ...
+
+
+TRACKERS = ("colour-blobs", "yolo")
+
+
+def build_tracker(name: str, **options) -> InstanceTracker:
+    """A tracker by name (TRACKERS); `options` are its config fields."""
+    if name == "colour-blobs":
+        from infra.data.trackers.colour import ColourBlobTracker as tracker_cls, ColourBlobTrackerConfig as config_cls
+    elif name == "yolo":
+        from infra.data.trackers.yolo import YoloTracker as tracker_cls, YoloTrackerConfig as config_cls
+    else:
+        raise ConfigError(f"tracker {name!r} is not known; choose one of: {', '.join(TRACKERS)}")
+    fields = {f.name for f in dataclasses.fields(config_cls)}
+    unknown = sorted(set(options) - fields)
+    if unknown:
+        raise ConfigError(f"tracker {name!r} has no option {unknown[0]!r}; its options: {', '.join(sorted(fields))}")
+    return tracker_cls(config_cls(**options))
+
+
+def tracks_for(sample: GroundingSample, tracker: Optional[InstanceTracker] = None, *,
+               video_path: str | Path | None = None, fps: float | None = None) -> Tracks:
+    """The sample's own tracks when it has any (dataset or tracks file), else the tracker's on
+    `video_path` (default: the sample's video, which must then be a local file)."""
+    if sample.tracks:
+        return sample.tracks
+    if tracker is None:
+        raise DataError(f"sample {sample.id!r} has no instance tracks: attach a tracks file "
+                        "(read_annotations(..., tracks=FILE)) or give a tracker")
+    path = str(video_path if video_path is not None else sample.video)
+    if "://" in path:
+        raise DataError(f"sample {sample.id!r}: the tracker needs a local video file, got {path!r}; "
+                        "fetch it first and pass video_path")
+    return tracker.track(path, fps=fps)
+
+
+def track_samples(samples: Iterable[GroundingSample], tracker: InstanceTracker, *, fps: float | None = None,
+                  local_video: Callable[[GroundingSample], str | Path] | None = None,
+                  out_path: str | Path | None = None, progress: bool = False) -> list[GroundingSample]:
+    """Samples with tracks from `tracker` (run once per distinct video) and `target_id` from
+    `ground_truth_instance` (None when the GT box overlaps no track). Samples that already have
+    tracks keep them and their target id. With `out_path`, also write a tracks file keyed by sample id.
+    `local_video(sample)` gives the local file of a sample's video (default: `sample.video`)."""
+    from tqdm import tqdm
+
+    from infra.data.tracks import tracks_to_json, write_tracks
+
+    samples = list(samples)
+    by_video: dict[str, Tracks] = {}
+    out = []
+    for sample in tqdm(samples, desc="tracking", unit="sample", disable=not progress):
+        if not sample.tracks:
+            path = str(local_video(sample) if local_video else sample.video)
+            if path not in by_video:
+                by_video[path] = tracks_for(sample, tracker, video_path=path, fps=fps)
+            tracks = by_video[path]
+            target = ground_truth_instance(sample.boxes, tracks) if sample.boxes else None
+            sample = dataclasses.replace(sample, tracks=tracks, target_id=target)
+        out.append(sample)
+    if out_path is not None:
+        write_tracks(out_path, {s.id: tracks_to_json(s.tracks or {}, s.target_id) for s in out})
+    return out

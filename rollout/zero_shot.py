@@ -1,0 +1,398 @@
+"""Zero-shot STVG inference strategies (Yang et al., NeurIPS 2025): query decomposition (the
+DSTH strategy's first step) and temporal-augmented assembling (TAS).
+
+Decomposition splits a query into an *attribute* sub-query (the target: noun phrase with its
+appearance) and an *action* sub-query (what it does), e.g. "the man in the grey coat picks up the
+phone" -> ("the man in the grey coat", "picks up the phone"). `decompose_query` is rule-based by
+default (a verb lexicon plus heuristics, below); with a `generate_fn` it asks the model
+(DECOMPOSE_PROMPT) and falls back to the rules when the answer does not parse.
+
+TAS runs the model on the original frames and on temporally augmented ones (`sample_views`:
+reversed order, or sampled half an interval later), maps every predicted span back to forward
+time (`TemporalView.to_forward`, `unreverse_span`) and combines them (`assemble_spans`).
+
+Left out: the paper's logit-guided re-attention (LRA), which learns latent spatial/temporal prompts
+by test-time optimisation of the model's attention over the sub-queries' grounding tokens. It needs
+per-layer access to the model internals during generation; the sub-queries here can be used as
+plain prompts instead (docs/seed-methods.md).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+
+# ---- query decomposition -----------------------------------------------------------------------
+
+_BASE_VERBS = """
+walk turn pick stand sit look take put hold raise open close go come run talk speak say point touch
+hug push pull give hand leave enter move nod shake smile laugh drink eat read write watch throw
+catch bend kneel lie jump dance clap wave kiss follow step stop lower lift grab hit kick carry wear
+get lean reach place pass pat pour drop fall climb ride drive cry shout answer call play swing hang
+approach squat crouch rise chase fight slap punch stare glance gaze wipe cover fix adjust remove show
+bow sing knock cross return appear disappear exit rush hurry spin rotate roll bounce slide float fly
+swim feed pet lick bite sniff lay set toss tap press type use check help keep begin start continue
+try wait stay rest sleep wake change bring send receive accept drag stretch scratch rub shrug bump
+grasp release let make do have hide jog skip chat nap dig wag wrap tie cut kill shoot aim hold lead
+grab squeeze tilt twist pace head back face circle glide hover sway scroll sweep clean wash brush
+comb shave hit serve hold hop crawl creep beat beckon gesture signal salute applaud embrace greet
+""".split()
+_DOUBLE_FINAL = set("run sit put get hit stop step nod hug clap drop pat swim grab chat jog tap skip "
+                    "spin begin cut set let rub dig wag nap pet shrug drag wrap shop trip slip hop".split())
+_IRREGULAR_PAST = set("took put sat stood went came ran gave held left fell got threw caught saw said spoke "
+                      "ate drank wrote read rode drove rose hung lay led bent knelt began kept brought sent "
+                      "made did had hid cut shot beat flew swam stuck struck spun swung slid tore wore".split())
+_AUX_PRESENT = set("is are has have does do can will would could should may might must keeps starts begins "
+                   "continues tries".split())
+_AUX_PAST = set("was were had did".split())
+_RELATIVE = {"who", "that", "which", "whose", "whom"}
+_WH = {"who", "what", "which", "whom", "whose"}
+_DETERMINERS = set("the a an his her their its my your our this these those some any both each every one "
+                   "two three another other whose".split())
+_PREPOSITIONS = set("in on at with of to from by for into onto near behind under over above below beside "
+                    "between through across around against along among toward towards without inside "
+                    "outside off up down out about like as".split())
+_CONJUNCTIONS = {"and", "then", "or", "but", "while"}
+_NOT_VERB_ING = set("clothing something nothing anything everything ceiling building king ring thing "
+                    "string wing evening morning painting earring stocking wedding ending pudding sibling "
+                    "darling railing swing sing bring spring sling sting shilling viking duckling".split())
+_PRE_VERB_ADVERBS = set("first then also just still again soon now once always never often".split())
+_NOT_ADVERB_LY = set("family belly jelly lily bully holly rally ally fly early only ugly curly silly "
+                     "friendly elderly lovely".split())
+
+
+def _third_person(verb: str) -> str:
+    if verb == "have":
+        return "has"
+    if verb.endswith(("s", "sh", "ch", "x", "z", "o")):
+        return verb + "es"
+    if verb.endswith("y") and verb[-2] not in "aeiou":
+        return verb[:-1] + "ies"
+    return verb + "s"
+
+
+def _gerund(verb: str) -> str:
+    if verb.endswith("ie"):
+        return verb[:-2] + "ying"
+    if verb.endswith("e") and not verb.endswith(("ee", "ye", "oe")):
+        return verb[:-1] + "ing"
+    if verb in _DOUBLE_FINAL:
+        return verb + verb[-1] + "ing"
+    return verb + "ing"
+
+
+def _past(verb: str) -> str:
+    if verb.endswith("e"):
+        return verb + "d"
+    if verb.endswith("y") and verb[-2] not in "aeiou":
+        return verb[:-1] + "ied"
+    if verb in _DOUBLE_FINAL:
+        return verb + verb[-1] + "ed"
+    return verb + "ed"
+
+
+PRESENT_VERBS = frozenset(_third_person(v) for v in _BASE_VERBS) | _AUX_PRESENT
+"""Finite present-tense forms (third person) of the lexicon's verbs, plus auxiliaries."""
+PAST_VERBS = frozenset(_past(v) for v in _BASE_VERBS) | _IRREGULAR_PAST | _AUX_PAST
+GERUNDS = frozenset(_gerund(v) for v in _BASE_VERBS)
+
+
+@dataclass(frozen=True)
+class SubQueries:
+    attribute: str
+    """The target as a noun phrase with its appearance: "the man in the grey coat"."""
+    action: str
+    """What it does: "picks up the phone". The whole query when no verb was found."""
+    source: str = "rules"
+    """How they were made: "rules" or "model". As with the rules, a model answer with no action
+    gets the whole query as its action."""
+
+
+def normalise_query(query: str) -> str:
+    """Lower-cased, whitespace collapsed, trailing . ! ? stripped."""
+    return " ".join(query.split()).lower().rstrip(".!? ")
+
+
+def _word(token: str) -> str:
+    return token.strip(".,;:!?\"'()")
+
+
+def _is_adverb(word: str) -> bool:
+    if word in _PRE_VERB_ADVERBS:
+        return True
+    return word.endswith("ly") and len(word) > 4 and word not in _NOT_ADVERB_LY
+
+
+def _is_gerund(words: list[str], i: int) -> bool:
+    w = words[i]
+    if w in GERUNDS:
+        return True
+    return w.endswith("ing") and len(w) > 4 and w not in _NOT_VERB_ING
+
+
+def _find_action_start(words: list[str], start: int) -> Optional[int]:
+    """Index where the action begins (see decompose_by_rules), or None when there is no verb."""
+    present = past = gerund = relative_verb = None
+    in_relative = relative_verb_seen = False
+    for i in range(start + 1, len(words)):
+        w, prev = words[i], words[i - 1]
+        if w in _RELATIVE and w != "that" or (w == "that" and prev not in _PREPOSITIONS and i > start + 1):
+            in_relative, relative_verb_seen = True, False
+            continue
+        noun_use = prev in _DETERMINERS or prev in _PREPOSITIONS and prev not in ("to",)
+        # a past form right after another verb is its complement, not a new verb ("moving left")
+        after_verb = prev in PRESENT_VERBS or prev in PAST_VERBS or _is_gerund(words, i - 1)
+        finite = not noun_use and (w in PRESENT_VERBS or (w in PAST_VERBS and not after_verb))
+        if in_relative:
+            if not relative_verb_seen and (finite or _is_gerund(words, i)):
+                relative_verb_seen = True
+                relative_verb = i if relative_verb is None else relative_verb
+                continue
+            joined = prev in _CONJUNCTIONS or prev.endswith(",") or prev in PRESENT_VERBS or prev in PAST_VERBS
+            if relative_verb_seen and finite and not joined:
+                in_relative = False  # the relative clause ended: this is the main verb
+            else:
+                continue
+        if finite and w in PRESENT_VERBS and present is None:
+            present = i
+        elif finite and w in PAST_VERBS and past is None:
+            past = i
+        elif not noun_use and gerund is None and _is_gerund(words, i):
+            gerund = i
+        if present is not None:
+            break
+    for found in (present, past, gerund):
+        if found is not None:
+            return found
+    return relative_verb
+
+
+def decompose_by_rules(query: str) -> SubQueries:
+    """Rule-based split (no model). On the normalised query:
+
+    - a leading "there is/are/was/were" is dropped ("there is a child watching a ball");
+    - a wh-question keeps its wh-word (with the next word when it is a noun: "which man") as the
+      attribute and the rest as the action;
+    - the action starts at the main verb: the first finite present-tense verb of the lexicon
+      (third person, or an auxiliary such as "is"/"has"), else the first past-tense one, else the
+      first -ing participle ("the red square moving right"); a verb right after a determiner or a
+      preposition is read as a noun ("his hands"); verbs inside a relative clause ("who is wearing a
+      hat") belong to the attribute, and a participle phrase before a finite verb ("the man wearing
+      a hat walks away") too; adverbs right before the verb ("slowly", "first", "then") go with
+      the action;
+    - no verb at all: attribute = action = the whole query.
+    """
+    text = normalise_query(query)
+    tokens = text.split()
+    words = [_word(t) for t in tokens]
+    start = 0
+    if len(words) > 2 and words[0] == "there" and words[1] in ("is", "are", "was", "were"):
+        start = 2
+    if len(words) > start + 1 and words[start] in _WH:
+        cut = start + 1
+        nxt = words[cut]
+        if words[start] in ("which", "what", "whose") and nxt not in PRESENT_VERBS | PAST_VERBS | _AUX_PRESENT:
+            cut += 1
+        if cut < len(tokens):
+            return SubQueries(" ".join(tokens[start:cut]), " ".join(tokens[cut:]).strip(" ,"))
+    verb = _find_action_start(words, start) if len(words) > start + 1 else None
+    if verb is None:
+        return SubQueries(text, text)
+    while verb - 1 > start and _is_adverb(words[verb - 1]):
+        verb -= 1
+    head = tokens[start:verb]
+    while head and _word(head[-1]) in _RELATIVE:  # "the woman who | is holding the phone"
+        head = head[:-1]
+    attribute = " ".join(head).strip(" ,")
+    action = " ".join(tokens[verb:]).strip(" ,")
+    return SubQueries(attribute or text, action or text)
+
+
+DECOMPOSE_PROMPT = (
+    "Split this description of a target in a video into two parts.\n"
+    '"attribute": the noun phrase that names the target together with its appearance (who or what it '
+    "is, what it looks like, what it wears).\n"
+    '"action": what the target does (the verb phrase), or "" if it does nothing.\n'
+    'Answer with JSON only, for example: {{"attribute": "the man in the grey coat", "action": "picks up the phone"}}\n'
+    'Description: "{query}"'
+)
+
+
+def parse_decomposition(text: str) -> Optional[SubQueries]:
+    """The model's answer to DECOMPOSE_PROMPT: a JSON object with string "attribute" (non-empty) and
+    "action", or lines "attribute: ..." and "action: ..."; None otherwise. Both are normalised
+    (normalise_query); the action may be empty."""
+    if not isinstance(text, str):
+        return None
+    attribute = action = None
+    first, last = text.find("{"), text.rfind("}")
+    if 0 <= first < last:
+        try:
+            data = json.loads(text[first:last + 1])
+        except ValueError:
+            data = None
+        if isinstance(data, dict) and isinstance(data.get("attribute"), str) and isinstance(data.get("action"), str):
+            attribute, action = data["attribute"], data["action"]
+    if attribute is None:
+        found_attr = re.search(r"^\W*attribute\W*:\s*(.+)$", text, re.IGNORECASE | re.MULTILINE)
+        found_act = re.search(r"^\W*action\W*:\s*(.*)$", text, re.IGNORECASE | re.MULTILINE)
+        if found_attr and found_act:
+            attribute, action = found_attr.group(1), found_act.group(1)
+    if attribute is None:
+        return None
+    attribute = normalise_query(attribute.strip().strip("\"',"))
+    action = normalise_query((action or "").strip().strip("\"',"))
+    if not attribute:
+        return None
+    return SubQueries(attribute, action, "model")
+
+
+def decompose_query(query: str, generate_fn: Optional[Callable[[str], str]] = None) -> SubQueries:
+    """Attribute and action sub-queries: by the model when `generate_fn(prompt) -> text` is given
+    and its answer parses, else by `decompose_by_rules`."""
+    if generate_fn is not None:
+        text = normalise_query(query)
+        parsed = parse_decomposition(generate_fn(DECOMPOSE_PROMPT.format(query=text)))
+        if parsed is not None:
+            return parsed if parsed.action else SubQueries(parsed.attribute, text, "model")
+    return decompose_by_rules(query)
+
+
+# ---- temporal-augmented assembling -------------------------------------------------------------
+
+AUGMENTATIONS = ("original", "reversed", "shifted")
+
+
+def augment_timestamps(timestamps: Sequence[float], kind: str, duration: float) -> np.ndarray:
+    """The times (seconds, increasing) the model is shown for an augmented view of frames sampled at
+    `timestamps` from a video of `duration` seconds:
+
+    - original: the timestamps;
+    - reversed: the frames in reverse order, time mirrored: a frame at t is shown at duration - t
+      (so the presented times are duration - timestamps[::-1]);
+    - shifted: the frames sampled half the (median) sampling interval later, t + delta, dropping any
+      at or past the end. These are new sampling times: decode frames there (sample_views does).
+    """
+    times = np.asarray(timestamps, dtype=np.float64)
+    if kind == "original":
+        return times.copy()
+    if kind == "reversed":
+        return duration - times[::-1]
+    if kind == "shifted":
+        shifted = times + shift_of(times)
+        return shifted[shifted < duration]
+    raise ValueError(f"augmentation {kind!r} is not known; choose one of {AUGMENTATIONS}")
+
+
+def shift_of(timestamps: Sequence[float]) -> float:
+    """Half the median spacing of the timestamps (0 for fewer than two)."""
+    times = np.asarray(timestamps, dtype=np.float64)
+    return float(np.median(np.diff(times))) / 2 if times.size > 1 else 0.0
+
+
+def unreverse_span(span: tuple[float, float], duration: float) -> tuple[float, float]:
+    """A span predicted on the reversed view, in forward time: [duration - e, duration - s]."""
+    start, end = span
+    return (duration - end, duration - start)
+
+
+@dataclass(frozen=True)
+class TemporalView:
+    kind: str
+    frames: np.ndarray
+    """[T, H, W, 3] uint8 in the order shown to the model."""
+    timestamps: np.ndarray
+    """[T] presented seconds, increasing (what the prompt states)."""
+    frame_ids: np.ndarray
+    """[T] video frame id of each shown frame (for drawing ids: rollout.visual_prompt)."""
+    duration: float
+
+    def to_forward(self, span: Optional[tuple[float, float]]) -> Optional[tuple[float, float]]:
+        """A span the model predicted on this view, in the original video's time."""
+        if span is None:
+            return None
+        return unreverse_span(span, self.duration) if self.kind == "reversed" else (span[0], span[1])
+
+
+def sample_views(video, kinds: Sequence[str] = AUGMENTATIONS, *, duration: Optional[float] = None,
+                 **sample_kwargs) -> list[TemporalView]:
+    """The views of `kinds` of a local video, decoded with infra.data.video.sample_frames
+    (`sample_kwargs`: fps, max_frames, max_long_side, size_multiple, segment). `duration` (seconds)
+    defaults to the last timestamp plus one sampling interval, which is exact when the sampling
+    rate divides the video's length."""
+    from infra.data.video import sample_frames
+
+    for kind in kinds:
+        if kind not in AUGMENTATIONS:
+            raise ValueError(f"augmentation {kind!r} is not known; choose one of {AUGMENTATIONS}")
+    base = sample_frames(video, **sample_kwargs)
+    if duration is None:
+        duration = float(base.timestamps[-1] + 1.0 / base.sample_fps)
+    views = []
+    for kind in kinds:
+        if kind == "original":
+            views.append(TemporalView(kind, base.frames, base.timestamps, base.frame_ids, duration))
+        elif kind == "reversed":
+            presented = augment_timestamps(base.timestamps, kind, duration)
+            views.append(TemporalView(kind, base.frames[::-1].copy(), presented, base.frame_ids[::-1].copy(), duration))
+        else:
+            begin, end = sample_kwargs.get("segment") or (0.0, duration)
+            options = {k: v for k, v in sample_kwargs.items() if k not in ("fps", "segment", "max_frames")}
+            later = sample_frames(video, fps=base.sample_fps, segment=(begin + shift_of(base.timestamps), end),
+                                  **options)
+            views.append(TemporalView(kind, later.frames, later.timestamps, later.frame_ids, duration))
+    return views
+
+
+def _tiou(a: tuple[float, float], b: tuple[float, float]) -> float:
+    union = max(a[1], b[1]) - min(a[0], b[0])
+    return max(0.0, min(a[1], b[1]) - max(a[0], b[0])) / union if union > 0 else float(a == b)
+
+
+def assemble_spans(predictions: Sequence[Optional[tuple[float, float]]], weights: Optional[Sequence[float]] = None,
+                   *, min_tiou: float = 0.3) -> Optional[tuple[float, float]]:
+    """One span from the views' forward-time predictions (None = the view's answer did not parse):
+
+    1. keep the valid predictions (finite, start <= end);
+    2. the anchor is the prediction that agrees most with all of them: the largest
+       sum_j w_j * tIoU(p_i, p_j) (its own weight included); ties go to the earliest (pass the
+       original view first, so it wins a tie);
+    3. the consistent set is every prediction with tIoU >= `min_tiou` with the anchor;
+    4. the result is the weighted mean of their starts and of their ends.
+    None when no prediction is valid. `weights` default to 1 each and must be > 0."""
+    if weights is None:
+        weights = [1.0] * len(predictions)
+    if len(weights) != len(predictions):
+        raise ValueError(f"{len(weights)} weights for {len(predictions)} predictions")
+    if any(not w > 0 for w in weights):
+        raise ValueError(f"weights must be > 0, got {list(weights)}")
+    valid = [(p, w) for p, w in zip(predictions, weights)
+             if p is not None and math.isfinite(p[0]) and math.isfinite(p[1]) and p[0] <= p[1]]
+    if not valid:
+        return None
+    agreement = [sum(w * _tiou(p, q) for q, w in valid) for p, _ in valid]
+    anchor = valid[int(np.argmax(agreement))][0]  # argmax returns the first maximum
+    chosen = [(p, w) for p, w in valid if _tiou(p, anchor) >= min_tiou]
+    total = sum(w for _, w in chosen)
+    return (sum(w * p[0] for p, w in chosen) / total, sum(w * p[1] for p, w in chosen) / total)
+
+
+def vote_ids(ids: Sequence[Optional[int]], weights: Optional[Sequence[float]] = None) -> Optional[int]:
+    """STVG-R1 target ids predicted on several views, combined: the id with the largest total weight
+    (default 1 each); ties go to the id seen first (pass the original view first); None when no view
+    gave an id. Ids need no mapping between views: they come from the same tracks."""
+    if weights is None:
+        weights = [1.0] * len(ids)
+    if len(weights) != len(ids):
+        raise ValueError(f"{len(weights)} weights for {len(ids)} ids")
+    totals: dict[int, float] = {}
+    for ident, w in zip(ids, weights):
+        if ident is not None:
+            totals[ident] = totals.get(ident, 0.0) + w
+    return max(totals, key=lambda i: totals[i]) if totals else None  # max keeps the first of equals
+
