@@ -117,6 +117,7 @@ def grpo_loop(job: Job) -> None:
                 tracker.set_tags({"checkpoint_uri": uri})
                 job.progress.post.remote({"kind": "message", "text": f"checkpoint step {state.step}: {uri}"})
     if lead:
+        _log_reward_curve(tracker)
         rollouts.close()
         rewards.close()
 
@@ -153,6 +154,25 @@ def _evaluate(job: Job, cfg: RunConfig, tracker, step: int) -> dict[str, float]:
                             max_new_tokens=cfg.rollout.max_new_tokens, temperature=cfg.eval.temperature,
                             seed=cfg.seed)
     return result.metrics
+
+
+def _log_reward_curve(tracker) -> None:
+    """The whole run's reward curve (resumed parts included, read back from MLflow), as a PNG."""
+    from infra.viz import plot_reward_curve
+
+    def history(name: str) -> list[tuple[int, float]]:
+        points = {m.step: m.value for m in tracker.client.get_metric_history(tracker.run_id, name)}
+        return sorted(points.items())  # a step run again after a resume counts once, latest value
+
+    try:
+        rewards = history("reward/mean")
+        evals = {name: history(name) for name in ("eval/m_tIoU", "eval/m_vIoU")}
+        image = plot_reward_curve([s for s, _ in rewards], [r for _, r in rewards],
+                                  {k: v for k, v in evals.items() if v})
+    except Exception as err:  # noqa: BLE001 - best effort, like every picture
+        log.warning("could not plot the reward curve: %s", err)
+        return
+    tracker.log_image(image, rewards[-1][0] if rewards else 0, key="plots", suffix="-reward-curve")
 
 
 def _log_pictures(tracker, batch, rewards, samples, cfg: RunConfig, step: int) -> None:

@@ -119,3 +119,5 @@ def test_job_killed_mid_run_resumes_from_the_last_complete_checkpoint_and_logs_e
     assert "config.yaml" in artifacts
     pictures = [a.path for a in client.list_artifacts(run.info.run_id, "rollouts")]
     assert any(p.endswith(".png") for p in pictures)
+    plots = [a.path for a in client.list_artifacts(run.info.run_id, "plots")]
+    assert any(p.endswith("reward-curve.png") for p in plots)
