@@ -34,8 +34,8 @@ def targets_for(batch: RolloutBatch, samples: Sequence[GroundingSample], task: s
     return [build_target(task, by_id[p.sample_id], p.frame_size) for p in batch.prompts]
 
 
-def score_batch(batch: RolloutBatch, samples: Sequence[GroundingSample], reward_client, task: str,
-                grpo: GRPOConfig, learner_version: int, max_staleness: int) -> ScoredBatch:
+def make_experience(batch: RolloutBatch, samples: Sequence[GroundingSample], reward_client, task: str,
+                    grpo: GRPOConfig, learner_version: int, max_staleness: int) -> ScoredBatch:
     targets = targets_for(batch, samples, task)
     completions = batch.completions
     results = reward_client.score(task, [c.text for c in completions],

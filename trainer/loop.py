@@ -30,7 +30,7 @@ from rollout.engines import SamplingConfig
 from trainer.checkpointing import TrainState, open_checkpoint_uri, restore_checkpoint, save_checkpoint
 from trainer.config import RunConfig
 from trainer.evaluation import run_evaluation
-from trainer.experience import score_batch
+from trainer.experience import make_experience
 from trainer.learner.distribute import scatter_items
 from trainer.learner.learner import Learner
 from trainer.rollouts import RolloutSource
@@ -92,8 +92,8 @@ def grpo_loop(job: Job) -> None:
                 with timer("rollout"):
                     batch = rollouts.take(step, cfg.total_steps)
                 with timer("reward"):
-                    scored = score_batch(batch, job.train, rewards, cfg.task, cfg.grpo, state.policy_version,
-                                         cfg.max_staleness)
+                    scored = make_experience(batch, job.train, rewards, cfg.task, cfg.grpo, state.policy_version,
+                                             cfg.max_staleness)
                 items, metrics = scored.items, scored.metrics
             with timer("learn"):
                 metrics.update(learner.step(scatter_items(items, rank, world)))
@@ -104,7 +104,7 @@ def grpo_loop(job: Job) -> None:
         if lead:
             metrics.update(timer.seconds)
             if _due(state.step, cfg.eval.every_n_steps, cfg.total_steps, cfg.eval.at_end):
-                metrics.update(_evaluate(job, cfg, tracker, state.step))
+                metrics.update(_evaluate(job, cfg))
             tracker.log_metrics(metrics, state.step)
             if cfg.tracking.num_images and tracker.wants_images(state.step):
                 _log_pictures(tracker, batch, scored.rewards, job.train, cfg, state.step)
@@ -146,7 +146,7 @@ def _sync_weights(learner, pool, version: int) -> None:
         pass
 
 
-def _evaluate(job: Job, cfg: RunConfig, tracker, step: int) -> dict[str, float]:
+def _evaluate(job: Job, cfg: RunConfig) -> dict[str, float]:
     samples = job.heldout[: cfg.eval.max_samples or None]
     if not samples:
         return {}

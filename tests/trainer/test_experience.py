@@ -1,0 +1,70 @@
+"""From scored completions to training items: rewards, filters, staleness and advantages by hand."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from infra.data.sample import GroundingSample
+from rewards.client import RewardClientConfig, build_reward_client
+from rollout.types import Completion, PromptInputs, RolloutBatch
+from trainer.experience import make_experience
+from trainer.grpo import GRPOConfig
+
+PERFECT = "<think>x</think><answer>0 to 10</answer>"   # VTG: tIoU 1 + format 1 = 2
+HALF = "<think>x</think><answer>5 to 10</answer>"      # tIoU 5/10 + format 1 = 1.5
+GARBAGE = "no answer at all"                              # 0
+
+
+def _sample(sample_id: str) -> GroundingSample:
+    return GroundingSample(id=sample_id, video="v.mp4", fps=5.0, frame_count=100, width=160, height=120,
+                           query="the red square", span_frames=(0, 50), span_seconds=(0.0, 10.0))
+
+
+def _prompt(sample_id: str) -> PromptInputs:
+    return PromptInputs(sample_id=sample_id, input_ids=torch.zeros(3, dtype=torch.long),
+                        pixel_values_videos=torch.zeros(4, 2), video_grid_thw=torch.ones(1, 3, dtype=torch.long),
+                        second_per_grid_ts=1.0, frame_timestamps=[0.0], frame_size=(112, 84),
+                        scale_to_original=(160 / 112, 120 / 84), task="vtg")
+
+
+def _batch(texts_by_group: list[list[str]], versions: list[list[int]]) -> RolloutBatch:
+    completions = [Completion(prompt_index=g, group_id=f"step0/prompt{g}", token_ids=[1] * (3 + i), text=text,
+                              logprobs=[0.0] * (3 + i), finish_reason="stop", policy_version=versions[g][i])
+                   for g, texts in enumerate(texts_by_group) for i, text in enumerate(texts)]
+    return RolloutBatch(prompts=[_prompt(f"s{g}") for g in range(len(texts_by_group))], completions=completions)
+
+
+@pytest.fixture
+def client():
+    scorer = build_reward_client(RewardClientConfig(mode="local"))
+    yield scorer
+    scorer.close()
+
+
+def test_advantages_rewards_and_the_zero_variance_filter_by_hand(client):
+    batch = _batch([[PERFECT, HALF], [GARBAGE, GARBAGE]], versions=[[3, 3], [3, 3]])
+    scored = make_experience(batch, [_sample("s0"), _sample("s1")], client, "vtg", GRPOConfig(group_size=2),
+                             learner_version=3, max_staleness=1)
+    assert scored.rewards == pytest.approx([2.0, 1.5, 0.0, 0.0])
+    # Group s0: mean 1.75, sample std sqrt((0.25^2 + 0.25^2) / 1) = 0.353553 -> A = +-0.25 / 0.353553.
+    # Group s1 has equal rewards: dropped by the filter.
+    assert [it.completion.text for it in scored.items] == [PERFECT, HALF]
+    assert [it.advantage for it in scored.items] == pytest.approx([0.25 / math.sqrt(0.125), -0.25 / math.sqrt(0.125)],
+                                                                 rel=1e-5)
+    assert [it.prompt.sample_id for it in scored.items] == ["s0", "s0"]
+    assert scored.metrics["reward/mean"] == pytest.approx(3.5 / 4)
+    assert scored.metrics["reward/tiou"] == pytest.approx(1.5 / 4)
+    assert scored.metrics["reward/parsed_frac"] == pytest.approx(0.5)
+    assert scored.metrics["data/groups_zero_variance"] == 1
+
+
+def test_experience_older_than_the_staleness_bound_is_dropped(client):
+    batch = _batch([[PERFECT, HALF, GARBAGE]], versions=[[5, 4, 3]])
+    scored = make_experience(batch, [_sample("s0")], client, "vtg", GRPOConfig(group_size=3),
+                             learner_version=5, max_staleness=1)
+    assert [it.completion.policy_version for it in scored.items] == [5, 4]  # version 3 is 2 behind
+    assert scored.metrics["data/samples_stale"] == 1
+    assert scored.metrics["policy/staleness_mean"] == pytest.approx((0 + 1 + 2) / 3)
