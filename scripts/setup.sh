@@ -5,10 +5,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
+
+# pip on some machines lists extra local indexes that do not exist; its warnings about them are noise.
+pip_install() {
+  .venv/bin/python -m pip install --quiet "$@" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+}
+
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
-.venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet torch==2.14.1 torchvision==0.29.1
-.venv/bin/python -m pip install --quiet -e '.[dev]'
+pip_install --upgrade pip
+echo "installing torch 2.14.1 + torchvision 0.29.1 ..."
+pip_install torch==2.14.1 torchvision==0.29.1
+echo "installing the project and its dependencies ..."
+pip_install -e '.[dev]'
 echo "environment ready: $(pwd)/.venv"
