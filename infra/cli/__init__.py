@@ -16,7 +16,7 @@ from infra.errors import UserError
 
 # name -> (module, one-line help). Order is the order `stvg --help` lists them.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "data": ("infra.cli.data", "generate synthetic videos, inspect and convert datasets"),
+    "data": ("infra.cli.data", "generate synthetic videos and inspect annotation files"),
     "score": ("infra.cli.score", "score predictions against annotations (TubeDETR protocol)"),
     "reward": ("infra.cli.reward", "score saved completions with the reward functions"),
     "serve-rewards": ("infra.cli.serve_rewards", "run the HTTP reward server"),
