@@ -23,6 +23,10 @@ the training steps". Its schedule, what it masks and its difficulty threshold ar
   and samples without a difficulty score, are left alone.
 Masking tells the model that black frames are not the answer; that is the intended easing, and it
 disappears as the share goes to end_share (0 by default).
+
+In training, the trainer holds a `CurriculumPlan` (config, run length, difficulty per sample) and
+asks it each step for every prompt's `FrameMask`; the rollout worker applies that mask while
+building the prompt (rollout.prompting), after the STVG-R1 ids are drawn and before the processor.
 """
 
 from __future__ import annotations
@@ -135,3 +139,53 @@ def curriculum_frames(frames: np.ndarray, timestamps: Sequence[float], span: tup
         return frames
     share = masked_share(step, total_steps, cfg.schedule, cfg.start_share, cfg.end_share, stages=cfg.stages)
     return mask_frames(frames, timestamps, span, share, rng, cfg.order)
+
+
+# ---- wiring: what the trainer decides per step, and what the rollout worker applies ---------------
+
+@dataclass(frozen=True)
+class FrameMask:
+    """One sample's masking at one step, decided by the trainer (CurriculumPlan.mask_for) and applied
+    by the rollout worker's prompt building, after the ids are drawn and before the processor, so
+    the PromptInputs the learner trains on hold exactly the masked pixels the rollout saw."""
+
+    share: float
+    """Share of the frames outside the GT span to black out."""
+    step: int
+    """The GRPO step (seeds the rng with the sample id: the same frames on every process)."""
+    order: str = "farthest"
+    seed: int = 0
+
+    def indices(self, timestamps: Sequence[float], span: tuple[float, float], sample_id: str) -> np.ndarray:
+        """Sorted indices of the frames to black out, for frames at these forward-time `timestamps`."""
+        return frames_to_mask(timestamps, span, self.share, curriculum_rng(self.seed, self.step, sample_id),
+                              self.order)
+
+    def apply(self, frames: np.ndarray, timestamps: Sequence[float], span: tuple[float, float],
+              sample_id: str) -> np.ndarray:
+        """A copy of `frames` with the chosen frames set to 0 (what curriculum_frames returns)."""
+        if len(timestamps) != len(frames):
+            raise ValueError(f"{len(timestamps)} timestamps for {len(frames)} frames")
+        out = np.array(frames, copy=True)
+        out[self.indices(timestamps, span, sample_id)] = 0
+        return out
+
+
+@dataclass(frozen=True)
+class CurriculumPlan:
+    """Everything the curriculum needs during training: its config, the run's length and the
+    difficulty of every training sample (sample id -> score; missing = never masked)."""
+
+    config: CurriculumConfig
+    total_steps: int
+    difficulty: dict
+
+    def mask_for(self, sample_id: str, step: int) -> Optional[FrameMask]:
+        """The masking of this sample at `step`, or None (curriculum off, sample not hard, nothing to
+        mask): the same decision as curriculum_frames."""
+        cfg = self.config
+        difficulty = self.difficulty.get(sample_id)
+        if not cfg.enabled or difficulty is None or difficulty < cfg.difficulty_threshold:
+            return None
+        share = masked_share(step, self.total_steps, cfg.schedule, cfg.start_share, cfg.end_share, stages=cfg.stages)
+        return FrameMask(share, step, cfg.order, cfg.seed) if share > 0 else None

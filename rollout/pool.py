@@ -26,6 +26,7 @@ from typing import Any, Iterable, Optional, Sequence
 from infra.data.sample import GroundingSample
 from rollout.config import RolloutConfig
 from rollout.engines import SamplingConfig
+from rollout.prompting import PromptOptions
 from rollout.types import RolloutBatch
 from rollout.worker import PromptRequest, PromptResult, RolloutWorker
 from rollout.weight_sync import CollectiveSender, pack_state
@@ -88,18 +89,23 @@ class RolloutPool:
         return [slot.inflight for slot in self._slots]
 
     def generate(self, samples: Sequence[GroundingSample], n: int, sampling: Optional[SamplingConfig] = None,
-                 *, step: Optional[int] = None, task: Optional[str] = None) -> RolloutBatch:
-        """n completions for each sample; one GRPO group per sample, group id '<step>/<index>'."""
+                 *, step: Optional[int] = None, task: Optional[str] = None,
+                 options: Optional[Sequence[Optional[PromptOptions]]] = None) -> RolloutBatch:
+        """n completions for each sample; one GRPO group per sample, group id '<step>/<index>'.
+        `options[i]` changes sample i's prompt (rollout.prompting.PromptOptions; None: unchanged)."""
         import ray
         from ray.exceptions import RayActorError, RayTaskError
 
         if n < 1:
             raise ValueError(f"n (completions per prompt) must be >= 1, got {n}")
+        if options is not None and len(options) != len(samples):
+            raise ValueError(f"{len(options)} prompt options for {len(samples)} samples")
         sampling = sampling or SamplingConfig(self.config.temperature, self.config.top_p, self.config.max_new_tokens)
         with self._lock:
             step = self._calls if step is None else step
             self._calls += 1
-        requests = [PromptRequest(s, group_id=f"step{step}/prompt{i}", prompt_index=i, task=task)
+        requests = [PromptRequest(s, group_id=f"step{step}/prompt{i}", prompt_index=i, task=task,
+                                  options=options[i] if options is not None else None)
                     for i, s in enumerate(samples)]
         size = self.config.prompts_per_request
         queue = collections.deque(requests[i:i + size] for i in range(0, len(requests), size))

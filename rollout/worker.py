@@ -16,7 +16,7 @@ from infra.data.sample import GroundingSample
 from rollout.config import RolloutConfig
 from rollout.engines import SamplingConfig, make_engine
 from rollout.models import get_family
-from rollout.prompting import PromptSettings, build_prompt_inputs
+from rollout.prompting import PromptOptions, PromptSettings, build_prompt_inputs
 from rollout.types import Completion, PromptInputs
 from rollout.video_cache import VideoCache
 from rollout.weight_sync import CollectiveSource, receive, unpack_state
@@ -31,6 +31,9 @@ class PromptRequest:
     prompt_index: int
     task: Optional[str] = None
     """Overrides RolloutConfig.task for this prompt (None: the config's task)."""
+    options: Optional[PromptOptions] = None
+    """Changes to the default prompt: another query or instruction, a curriculum mask, a temporal
+    view (rollout.prompting.PromptOptions). None: the sample's normal prompt."""
 
 
 @dataclass
@@ -65,7 +68,7 @@ class RolloutWorker:
             build_prompt_inputs(r.sample, family=self.family, processor=self.processor,
                                 settings=PromptSettings.from_config(self.config, r.task),
                                 video_path=self.videos.local_path(r.sample.video),
-                                keep_frames=self.engine.needs_frames)
+                                keep_frames=self.engine.needs_frames, options=r.options)
             for r in requests
         ]
         built = time.perf_counter()

@@ -311,6 +311,12 @@ class TemporalView:
     frame_ids: np.ndarray
     """[T] video frame id of each shown frame (for drawing ids: rollout.visual_prompt)."""
     duration: float
+    frame_size: tuple[int, int] = (0, 0)
+    """(width, height) of the frames."""
+    scale_to_original: tuple[float, float] = (1.0, 1.0)
+    """(sx, sy) = original / shown pixels."""
+    video_fps: float = 0.0
+    """Frame rate of the video (for drawing ids with a tolerance)."""
 
     def to_forward(self, span: Optional[tuple[float, float]]) -> Optional[tuple[float, float]]:
         """A span the model predicted on this view, in the original video's time."""
@@ -334,18 +340,20 @@ def sample_views(video, kinds: Sequence[str] = AUGMENTATIONS, *, duration: Optio
     if duration is None:
         duration = float(base.timestamps[-1] + 1.0 / base.sample_fps)
     views = []
+    geometry = dict(frame_size=base.frame_size, scale_to_original=base.scale_to_original, video_fps=base.video_fps)
     for kind in kinds:
         if kind == "original":
-            views.append(TemporalView(kind, base.frames, base.timestamps, base.frame_ids, duration))
+            views.append(TemporalView(kind, base.frames, base.timestamps, base.frame_ids, duration, **geometry))
         elif kind == "reversed":
             presented = augment_timestamps(base.timestamps, kind, duration)
-            views.append(TemporalView(kind, base.frames[::-1].copy(), presented, base.frame_ids[::-1].copy(), duration))
+            views.append(TemporalView(kind, base.frames[::-1].copy(), presented, base.frame_ids[::-1].copy(), duration,
+                                      **geometry))
         else:
             begin, end = sample_kwargs.get("segment") or (0.0, duration)
             options = {k: v for k, v in sample_kwargs.items() if k not in ("fps", "segment", "max_frames")}
             later = sample_frames(video, fps=base.sample_fps, segment=(begin + shift_of(base.timestamps), end),
                                   **options)
-            views.append(TemporalView(kind, later.frames, later.timestamps, later.frame_ids, duration))
+            views.append(TemporalView(kind, later.frames, later.timestamps, later.frame_ids, duration, **geometry))
     return views
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 from infra.config import check_choice, check_range, load_config
 from infra.errors import ConfigError
@@ -18,6 +18,8 @@ from infra.storage.config import CheckpointConfig
 from infra.tracking.config import TrackingConfig
 from rewards.client import RewardClientConfig
 from rollout.config import RolloutConfig
+from rollout.curriculum import CurriculumConfig
+from trainer.curation import CurationConfig
 from trainer.grpo.config import GRPOConfig
 from trainer.learner.config import LearnerConfig
 
@@ -51,6 +53,14 @@ class DataConfig:
     """VidSTG only: folder of VidOR trajectory files."""
     tracks: str = ""
     """Optional instance-tracks file (docs/data.md) for STVG-R1 visual prompting."""
+    tracker: str = ""
+    """task=stvg-r1 only: detector + tracker run once over the videos of samples that have no tracks
+    (none from the dataset or data.tracks): colour-blobs (synthetic-style videos) or yolo; "" = none
+    (such samples are an error). The tracks are cached next to the annotation file."""
+    tracker_fps: float = 0.0
+    """Frames per second the tracker analyses (0 = every frame)."""
+    tracker_options: dict[str, Any] = field(default_factory=dict)
+    """Options of the tracker's config, e.g. {weights: /models/yolo12x.pt, classes: [0]} for yolo."""
     skip_invalid: bool = False
     """Skip malformed annotation records with a counted warning instead of failing."""
     synthetic_train_videos: int = 32
@@ -69,6 +79,8 @@ class DataConfig:
             raise ConfigError(f"data.train_annotations is required when data.source={self.source}")
         check_range("data.synthetic_train_videos", self.synthetic_train_videos, 1)
         check_range("data.synthetic_heldout_videos", self.synthetic_heldout_videos, 0)
+        check_choice("data.tracker", self.tracker, ("", "colour-blobs", "yolo"))
+        check_range("data.tracker_fps", self.tracker_fps, 0)
 
 
 @dataclass
@@ -125,6 +137,10 @@ class RunConfig:
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
+    curation: CurationConfig = field(default_factory=CurationConfig)
+    """VideoTG-R1 data curation before training (boundary reflection, difficulty)."""
+    curriculum: CurriculumConfig = field(default_factory=CurriculumConfig)
+    """VideoTG-R1 curriculum: hard samples' videos partly masked, less as training goes on."""
 
     def __post_init__(self) -> None:
         if not self.name or "/" in self.name:
@@ -149,6 +165,8 @@ class RunConfig:
                 f"{self.rollout.temperature}: the learner must score the distribution that was sampled")
         if self.mode == "async" and self.max_staleness < 1:
             raise ConfigError("mode=async needs max_staleness >= 1")
+        if self.curriculum.enabled and not self.curation.enabled:
+            raise ConfigError("curriculum.enabled=true needs the difficulty scores of curation.enabled=true")
 
     @property
     def run_dir(self) -> Path:
@@ -160,6 +178,7 @@ DERIVED_KEYS = {
     "rollout.task": "task",
     "grpo.temperature": "rollout.temperature",
     "grpo.max_completion_length": "rollout.max_new_tokens",
+    "curation.task": "task",
 }
 
 

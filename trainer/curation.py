@@ -120,36 +120,55 @@ def difficulty_path(annotations: str | Path) -> Path:
     return path.with_name(f"{path.stem}.difficulty.json")
 
 
-def read_difficulty(path: str | Path) -> tuple[dict, dict[str, float]]:
-    """(header {model, k, task}, sample id -> difficulty) of a difficulty file; DataError when malformed."""
+def read_difficulty(path: str | Path, field: str = "difficulty") -> tuple[dict, dict[str, float]]:
+    """(header {model, k, task}, sample id -> score) of a difficulty file (or, with field="reflection",
+    a reflection-score file of the same layout); DataError when malformed."""
+    what = f"{field} file {str(path)!r}"
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
-        raise DataError(f"difficulty file {str(path)!r} cannot be read as JSON: {err}") from None
+        raise DataError(f"{what} cannot be read as JSON: {err}") from None
     if not isinstance(data, dict):
-        raise DataError(f"difficulty file {str(path)!r} must hold an object")
-    for key in ("model", "k", "task", "difficulty"):
+        raise DataError(f"{what} must hold an object")
+    for key in ("model", "k", "task", field):
         if key not in data:
-            raise DataError(f"difficulty file {str(path)!r}: field {key!r} is missing")
-    scores = data["difficulty"]
+            raise DataError(f"{what}: field {key!r} is missing")
+    scores = data[field]
     if not isinstance(scores, dict):
-        raise DataError(f"difficulty file {str(path)!r}: field 'difficulty' must map sample ids to numbers")
+        raise DataError(f"{what}: field {field!r} must map sample ids to numbers")
     for sid, value in scores.items():
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
-            raise DataError(f"difficulty file {str(path)!r}: field 'difficulty.{sid}' must be a number in [0, 1], "
-                            f"got {value!r}")
+            raise DataError(f"{what}: field '{field}.{sid}' must be a number in [0, 1], got {value!r}")
     header = {"model": data["model"], "k": data["k"], "task": data["task"]}
     return header, {str(k): float(v) for k, v in scores.items()}
 
 
-def write_difficulty(path: str | Path, scores: dict[str, float], *, model: str, k: int, task: str) -> None:
+def write_difficulty(path: str | Path, scores: dict[str, float], *, model: str, k: int, task: str,
+                     field: str = "difficulty") -> None:
     """Write a difficulty file atomically (a half-written file never replaces a good one)."""
     path = Path(path)
     body = {"version": FILE_VERSION, "model": model, "k": k, "task": task,
-            "difficulty": {sid: round(v, 6) for sid, v in sorted(scores.items())}}
-    tmp = path.with_name(path.name + ".tmp")
+            field: {sid: round(v, 6) for sid, v in sorted(scores.items())}}
+    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
     tmp.write_text(json.dumps(body, indent=1) + "\n", encoding="utf-8")
     os.replace(tmp, path)
+
+
+def _load_or_score(samples: Sequence[GroundingSample], score_fn: Callable[[list[GroundingSample]], dict[str, float]],
+                   path: Path, header: dict, field: str) -> dict[str, float]:
+    """Scores of `samples` from the file at `path` (same header, else DataError), computing and
+    merging in only the missing ones."""
+    scores: dict[str, float] = {}
+    if path.exists():
+        found, scores = read_difficulty(path, field)
+        if found != header:
+            raise DataError(f"{field} file {str(path)!r} was made with {found}, not {header}; "
+                            "delete it to score again, or set curation.difficulty_file to another path")
+    missing = [s for s in samples if s.id not in scores]
+    if missing:
+        scores.update(score_fn(missing))
+        write_difficulty(path, scores, field=field, **header)
+    return {s.id: scores[s.id] for s in samples}
 
 
 def load_or_estimate(samples: Sequence[GroundingSample], rollout_fn: RolloutFn, k: int, path: str | Path, *,
@@ -159,19 +178,10 @@ def load_or_estimate(samples: Sequence[GroundingSample], rollout_fn: RolloutFn, 
     The file must have been made by the same `model` (any identity string: checkpoint path plus
     revision, say), `k` and `task`, else DataError (delete it or point elsewhere to re-estimate).
     New scores are merged in and the file rewritten; scores of other samples in it are kept."""
-    path = Path(path)
-    scores: dict[str, float] = {}
-    if path.exists():
-        header, scores = read_difficulty(path)
-        wanted = {"model": model, "k": k, "task": task}
-        if header != wanted:
-            raise DataError(f"difficulty file {str(path)!r} was made with {header}, not {wanted}; "
-                            "delete it to re-estimate, or set curation.difficulty_file to another path")
-    missing = [s for s in samples if s.id not in scores]
-    if missing:
-        scores.update(estimate_difficulty(missing, rollout_fn, k, task=task, batch_size=batch_size, progress=progress))
-        write_difficulty(path, scores, model=model, k=k, task=task)
-    return {s.id: scores[s.id] for s in samples}
+    def score(missing: list[GroundingSample]) -> dict[str, float]:
+        return estimate_difficulty(missing, rollout_fn, k, task=task, batch_size=batch_size, progress=progress)
+
+    return _load_or_score(samples, score, Path(path), {"model": model, "k": k, "task": task}, "difficulty")
 
 
 # ---- boundary reflection -----------------------------------------------------------------------
@@ -218,6 +228,32 @@ def reflection_score(completions: Sequence[str], span: tuple[float, float]) -> f
     if not completions:
         raise ValueError("reflection_score needs at least one completion")
     return sum(says_outside(c, span) for c in completions) / len(completions)
+
+
+def reflection_path(difficulty_file: str | Path) -> Path:
+    """Where the reflection scores are stored: `<stem>.reflection.json` beside the difficulty file
+    (`x.difficulty.json` -> `x.reflection.json`)."""
+    path = Path(difficulty_file)
+    stem = path.name[: -len(".difficulty.json")] if path.name.endswith(".difficulty.json") else path.stem
+    return path.with_name(f"{stem}.reflection.json")
+
+
+def load_or_ask(samples: Sequence[GroundingSample], ask_fn: AskFn, path: str | Path, *, model: str, k: int,
+                task: str, batch_size: int = 8) -> dict[str, float]:
+    """The reflection score of every sample, asked only for samples the file at `path` lacks (the
+    same rules as load_or_estimate; `k` = answers per sample). Stored, so a resumed run drops
+    exactly the samples the first run dropped."""
+    def score(missing: list[GroundingSample]) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for first in range(0, len(missing), batch_size):
+            batch = missing[first:first + batch_size]
+            values = list(ask_fn(batch))
+            if len(values) != len(batch):
+                raise RuntimeError(f"ask_fn returned {len(values)} scores for {len(batch)} samples")
+            out.update({s.id: float(v) for s, v in zip(batch, values)})
+        return out
+
+    return _load_or_score(samples, score, Path(path), {"model": model, "k": k, "task": task}, "reflection")
 
 
 def reflect_boundaries(samples: Iterable[GroundingSample], ask_fn: AskFn, threshold: float, *,

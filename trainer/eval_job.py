@@ -1,7 +1,9 @@
 """`stvg eval`: run a checkpoint (or the initial model) over a split and score it.
 
 Writes `predictions.jsonl` in the `stvg score` format (seconds, original-video pixels), the raw
-answers with their rewards, and `metrics.json`; prints the metrics table.
+answers with their rewards, and `metrics.json`; prints the metrics table. With a zero-shot strategy
+(`decompose`, `assemble`: trainer.zero_shot_eval) several answers per sample are combined into one
+prediction; `completions.jsonl` then lists every answer with its role and view.
 """
 
 from __future__ import annotations
@@ -16,10 +18,12 @@ from trainer.config import RunConfig
 from trainer.preparation import prepare_data, prepare_model, resolve_paths
 
 
-def run_eval(cfg: RunConfig, checkpoint: Optional[str], split: str, out_dir: Optional[str]) -> Path:
+def run_eval(cfg: RunConfig, checkpoint: Optional[str], split: str, out_dir: Optional[str], *,
+             decompose: str = "none", assemble: str = "none") -> Path:
     from rollout.pool import RolloutPool
     from trainer.evaluation import run_evaluation
     from trainer.job import start_ray
+    from trainer.zero_shot_eval import run_zero_shot_evaluation
 
     if checkpoint:
         cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, path=checkpoint))
@@ -37,9 +41,12 @@ def run_eval(cfg: RunConfig, checkpoint: Optional[str], split: str, out_dir: Opt
     try:
         pool = RolloutPool(model_dir, cfg.rollout)
         try:
-            result = run_evaluation(pool, samples, task=cfg.task, source=cfg.data.source,
-                                    max_new_tokens=cfg.rollout.max_new_tokens, temperature=cfg.eval.temperature,
-                                    seed=cfg.seed)
+            common = dict(task=cfg.task, source=cfg.data.source, max_new_tokens=cfg.rollout.max_new_tokens,
+                          temperature=cfg.eval.temperature, seed=cfg.seed)
+            if decompose == "none" and assemble == "none":
+                result = run_evaluation(pool, samples, **common)
+            else:
+                result = run_zero_shot_evaluation(pool, samples, decompose=decompose, assemble=assemble, **common)
         finally:
             pool.shutdown()
     finally:
@@ -49,11 +56,14 @@ def run_eval(cfg: RunConfig, checkpoint: Optional[str], split: str, out_dir: Opt
             ray.shutdown()
     _write_jsonl(out / "predictions.jsonl", result.predictions)
     _write_jsonl(out / "completions.jsonl", result.completions)
+    strategy = {"decompose": decompose, "assemble": assemble}
     (out / "metrics.json").write_text(json.dumps({"model": model_dir, "split": split, "samples": len(samples),
-                                                  "metrics": result.metrics, **result.report.to_dict()}, indent=1))
+                                                  "strategy": strategy, "metrics": result.metrics,
+                                                  **result.report.to_dict()}, indent=1))
     print(result.report.table())
-    print(f"reward {result.metrics['eval/reward_mean']:.3f}, parsed {100 * result.metrics['eval/parsed_frac']:.0f}%"
-          f" over {len(samples)} {split} samples")
+    reward = result.metrics.get("eval/reward_mean")
+    print((f"reward {reward:.3f}, " if reward is not None else f"decompose {decompose}, assemble {assemble}: ")
+          + f"parsed {100 * result.metrics['eval/parsed_frac']:.0f}% over {len(samples)} {split} samples")
     print(f"wrote {out}/predictions.jsonl, completions.jsonl, metrics.json")
     return out
 

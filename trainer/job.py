@@ -71,6 +71,7 @@ def _run(cfg: RunConfig, store, latest, model_dir: str, train, heldout, start_st
 
     from infra.tracking import Tracker
     from rollout.pool import RolloutPool
+    from trainer.curate_job import curate_training_data
     from trainer.learner.ray_train import make_trainer
     from trainer.loop import Job, grpo_loop
     from trainer.progress import ProgressBoard, follow
@@ -85,8 +86,9 @@ def _run(cfg: RunConfig, store, latest, model_dir: str, train, heldout, start_st
     pool = RolloutPool(model_dir, cfg.rollout)
     board = ProgressBoard.remote()
     try:
+        train, curriculum = curate_training_data(cfg, pool, train, tracker, model_dir)  # VideoTG-R1, when on
         job = Job(config=cfg, model_dir=model_dir, train=train, heldout=heldout, pool=pool, progress=board,
-                  run_id=tracker.run_id,
+                  run_id=tracker.run_id, curriculum=curriculum,
                   init_checkpoint=cfg.resume if cfg.resume not in ("never", "auto") else None)
         trainer = make_trainer(loop or grpo_loop, job, cfg.learner, storage_path=str(cfg.run_dir / "ray"),
                                name=f"{cfg.name}-learner", env=_worker_env())

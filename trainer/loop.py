@@ -54,6 +54,8 @@ class Job:
     """The MLflow run the driver started (or resumed); rank 0 appends to it."""
     init_checkpoint: Optional[str] = None
     """resume=<uri>: a checkpoint of another run to start from when this run has none yet."""
+    curriculum: Any = None
+    """VideoTG-R1's masking plan (rollout.curriculum.CurriculumPlan), when the curriculum is on."""
 
 
 class StepTimer:
@@ -80,7 +82,7 @@ def grpo_loop(job: Job) -> None:
         rollouts = RolloutSource(
             job.pool, job.train, PromptSampler(len(job.train), cfg.seed), prompts_per_step=cfg.prompts_per_step,
             group_size=cfg.grpo.group_size, task=cfg.task, seed=cfg.seed, prefetch=cfg.mode == "async",
-            sampling=SamplingConfig(cfg.rollout.temperature, cfg.rollout.top_p, cfg.rollout.max_new_tokens))
+            curriculum=job.curriculum, sampling=SamplingConfig(cfg.rollout.temperature, cfg.rollout.top_p, cfg.rollout.max_new_tokens))
     if state.step > 0:  # the rollout workers must generate with the restored weights
         _sync_weights(learner, job.pool if lead else None, state.policy_version)
 
@@ -95,6 +97,8 @@ def grpo_loop(job: Job) -> None:
                     scored = make_experience(batch, job.train, rewards, cfg.task, cfg.grpo, state.policy_version,
                                              cfg.max_staleness)
                 items, metrics = scored.items, scored.metrics
+                if job.curriculum is not None:
+                    metrics.update(_curriculum_metrics(job.curriculum, batch, step))
             with timer("learn"):
                 metrics.update(learner.step(scatter_items(items, rank, world)))
             state = dataclasses.replace(state, step=step + 1, policy_version=state.policy_version + 1,
@@ -120,6 +124,14 @@ def grpo_loop(job: Job) -> None:
         _log_reward_curve(tracker)
         rollouts.close()
         rewards.close()
+
+
+def _curriculum_metrics(plan, batch, step: int) -> dict[str, float]:
+    """How much of this step's video the curriculum hid (VideoTG-R1)."""
+    masks = [plan.mask_for(p.sample_id, step) for p in batch.prompts]
+    shares = [m.share for m in masks if m is not None]
+    return {"data/curriculum_masked_prompts": float(len(shares)),
+            "data/curriculum_share": max(shares, default=0.0)}
 
 
 def _due(step: int, every: int, total: int, at_end: bool) -> bool:

@@ -1,4 +1,5 @@
-"""`stvg eval [CONFIG] --checkpoint URI [--split heldout|train] [--out DIR] [key=value ...]`."""
+"""`stvg eval [CONFIG] --checkpoint URI [--split heldout|train] [--out DIR] [--decompose ...] [--assemble ...]
+[key=value ...]`."""
 
 from __future__ import annotations
 
@@ -16,6 +17,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "s3://; default: model.path of the config (the initial model)")
     parser.add_argument("--split", choices=("heldout", "train"), default="heldout")
     parser.add_argument("--out", default=None, help="output folder (default: <run dir>/eval/<split>)")
+    parser.add_argument("--decompose", choices=("none", "rules", "model"), default="none",
+                        help="zero-shot query decomposition (DSTH): the action sub-query grounds the span, the "
+                             "attribute sub-query the target; split by rules or by the model (docs/seed-methods.md)")
+    parser.add_argument("--assemble", choices=("none", "reversed", "shifted", "both"), default="none",
+                        help="temporal-augmented assembling (TAS): also answer on reversed and/or shifted frame "
+                             "samplings and assemble the spans")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -25,5 +32,5 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from trainer.eval_job import run_eval
 
-    run_eval(cfg, args.checkpoint, args.split, args.out)
+    run_eval(cfg, args.checkpoint, args.split, args.out, decompose=args.decompose, assemble=args.assemble)
     return 0

@@ -1,0 +1,118 @@
+"""VideoTG-R1's curation passes in the driver of `stvg train`, through the run's rollout pool.
+
+Runs after the pool exists (initial weights, version 0) and before the learner starts:
+
+1. boundary reflection (curation.reflection): each training sample's reflection question
+   (trainer.curation.reflection_prompt, sent as the prompt's instruction with the sample's frames)
+   is answered curation.reflection_rollouts times; samples whose share of "the event also happens
+   outside the annotated span" answers is >= curation.reflection_threshold are dropped;
+2. difficulty (always, on the kept samples): curation.rollouts zero-shot rollouts with the task's
+   normal prompt; difficulty = 1 - their mean tIoU.
+
+Both sets of scores are stored next to the training annotations (`<stem>.reflection.json`,
+`<stem>.difficulty.json`, or beside curation.difficulty_file) with the model identity, K and task, so
+they are computed once: a resumed or repeated run reads them back and keeps the same samples. The
+counts go to MLflow as data/curation/* (at step 0) and the drop list as the artifact
+curation/dropped.json. The difficulty scores become the curriculum plan the rollout source masks by.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+from infra.data.sample import GroundingSample
+from infra.errors import UserError
+from rollout.curriculum import CurriculumPlan
+from rollout.engines import SamplingConfig
+from rollout.prompting import PromptOptions
+from trainer.config import RunConfig
+from trainer.curation import (curation_counts, difficulty_path, load_or_ask, load_or_estimate, reflect_boundaries,
+                              reflection_path, reflection_prompt, reflection_score)
+
+DROP_LIST = "dropped.json"
+ARTIFACT_DIR = "curation"
+
+
+def curate_training_data(cfg: RunConfig, pool, train: Sequence[GroundingSample], tracker,
+                         model_dir: str) -> tuple[list[GroundingSample], Optional[CurriculumPlan]]:
+    """(the training split to train on, the curriculum plan): `train` itself and no plan when
+    curation is off; else the samples reflection kept and, with the curriculum on, their plan."""
+    cur = cfg.curation
+    if not cur.enabled:
+        return list(train), None
+    from trainer.preparation import annotation_files
+
+    difficulty_file = Path(cur.difficulty_file) if cur.difficulty_file else \
+        difficulty_path(annotation_files(cfg)["train"])
+    model = model_identity(cfg, model_dir)
+    ask = _PoolQuestions(pool, cfg)
+    kept, dropped = list(train), []
+    if cur.reflection:
+        scores = load_or_ask(train, ask.reflection_scores, reflection_path(difficulty_file), model=model,
+                             k=cur.reflection_rollouts, task=cur.task, batch_size=cur.batch_size)
+        kept, dropped = reflect_boundaries(train, lambda batch: [scores[s.id] for s in batch],
+                                           cur.reflection_threshold, batch_size=max(len(train), 1))
+    difficulty = load_or_estimate(kept, ask.completions, cur.rollouts, difficulty_file, model=model, task=cur.task,
+                                  batch_size=cur.batch_size, progress=not cfg.quiet) if kept else {}
+    counts = curation_counts(len(train), kept, difficulty, cfg.curriculum.difficulty_threshold)
+    tracker.log_metrics({k: v for k, v in counts.as_metrics().items() if not math.isnan(v)}, step=0)
+    _log_drop_list(tracker, cfg, dropped, difficulty_file)
+    print(f"curation: {counts.samples_in} samples, {counts.reflection_kept} kept by boundary reflection "
+          f"({len(dropped)} dropped), {counts.hard} of {counts.scored} hard (difficulty >= "
+          f"{cfg.curriculum.difficulty_threshold}); scores in {difficulty_file.parent}", flush=True)
+    if not kept:
+        raise UserError(f"boundary reflection dropped all {len(train)} training samples (curation."
+                        f"reflection_threshold={cur.reflection_threshold}); raise the threshold or set "
+                        "curation.reflection=false")
+    plan = CurriculumPlan(cfg.curriculum, cfg.total_steps, difficulty) if cfg.curriculum.enabled else None
+    return kept, plan
+
+
+def model_identity(cfg: RunConfig, model_dir: str) -> str:
+    """What the stored scores were computed with: the model and the frames it is shown."""
+    model = f"tiny:{Path(model_dir).name}" if cfg.model.path == "tiny" else cfg.model.path
+    r = cfg.rollout
+    return f"{model}|fps={r.fps:g},max_frames={r.max_frames},max_long_side={r.max_long_side}"
+
+
+class _PoolQuestions:
+    """The rollout and question functions trainer.curation expects, on the rollout pool."""
+
+    def __init__(self, pool, cfg: RunConfig):
+        self.pool, self.cfg, self.calls = pool, cfg, 0
+
+    def _sampling(self) -> SamplingConfig:
+        r = self.cfg.rollout
+        self.calls += 1  # a different seed per call, the same sequence on every run
+        return SamplingConfig(r.temperature, r.top_p, r.max_new_tokens, seed=self.cfg.seed * 1_000_003 + 10**6 + self.calls)
+
+    def _texts(self, samples: Sequence[GroundingSample], n: int, options=None) -> list[list[str]]:
+        batch = self.pool.generate(list(samples), n, self._sampling(), task=self.cfg.curation.task, options=options)
+        texts: list[list[str]] = [[] for _ in samples]
+        for completion in batch.completions:
+            texts[completion.prompt_index].append(completion.text)
+        return texts
+
+    def completions(self, samples: Sequence[GroundingSample], n: int) -> list[list[str]]:
+        """n zero-shot completions per sample with the task's prompt (the difficulty pass)."""
+        return self._texts(samples, n)
+
+    def reflection_scores(self, samples: Sequence[GroundingSample]) -> list[float]:
+        """Each sample's share of reflection answers saying the event also happens elsewhere."""
+        options = [PromptOptions(instruction=reflection_prompt(s)) for s in samples]
+        answers = self._texts(samples, self.cfg.curation.reflection_rollouts, options)
+        return [reflection_score(texts, s.span_seconds) for texts, s in zip(answers, samples)]
+
+
+def _log_drop_list(tracker, cfg: RunConfig, dropped: list[tuple[str, float]], difficulty_file: Path) -> None:
+    folder = cfg.run_dir / ARTIFACT_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    body: dict[str, Any] = {"threshold": cfg.curation.reflection_threshold,
+                            "dropped": [{"id": sid, "score": score} for sid, score in dropped]}
+    (folder / DROP_LIST).write_text(json.dumps(body, indent=1) + "\n")
+    tracker.log_artifact(folder / DROP_LIST, ARTIFACT_DIR)
+    if difficulty_file.is_file():
+        tracker.log_artifact(difficulty_file, ARTIFACT_DIR)

@@ -1,0 +1,169 @@
+"""Zero-shot inference strategies of `stvg eval` (Yang et al., NeurIPS 2025: DSTH and TAS), on the
+rollout pool. No training; the model is asked several questions per sample and the answers are
+combined into one prediction in the `stvg score` format, scored like the plain eval.
+
+--decompose (DSTH's decomposition, without its logit-guided re-attention):
+    none   one question with the whole query, in the task's format;
+    rules  the query split by rollout.zero_shot.decompose_by_rules into an attribute sub-query (the
+           target and its appearance) and an action sub-query (what it does);
+    model  the same split asked of the model (DECOMPOSE_PROMPT, greedy), falling back to the rules
+           when its answer does not parse.
+  With sub-queries, the ACTION grounds the target in TIME and the ATTRIBUTE grounds it in SPACE:
+    vtg      the span of a VTG question with the action sub-query;
+    stvg-r1  the span of a VTG question with the action sub-query, the instance id of an STVG-R1
+             question with the attribute sub-query (ids drawn as usual); the tube is that
+             instance's track inside the action's span (rewards.predictions with tracks and fps);
+    stvg-o1  the span of a VTG question with the action sub-query, the boxes of an STVG-o1
+             question with the attribute sub-query (the metrics interpolate them over the span
+             and hold the nearest one outside it).
+  When the action question gives no parseable span, the attribute question's span is used.
+
+--assemble (TAS, temporal-augmented assembling): every question is also asked on augmented frame
+samplings of the video (rollout.zero_shot: `reversed` = the frames in reverse order with mirrored
+times, `shifted` = frames sampled half an interval later; `both` = the two), each answer's span is
+mapped back to forward time, and the spans of one question are assembled with
+rollout.zero_shot.assemble_spans (the original view first, so it wins ties); ids are voted
+(vote_ids). Boxes (stvg-o1) come from the original view only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional, Sequence
+
+from infra.data.sample import GroundingSample
+from rewards.metrics import evaluate
+from rewards.parsing import parse_stvg_r1, parse_vtg
+from rewards.predictions import completion_to_prediction
+from rollout.engines import SamplingConfig
+from rollout.prompting import PromptOptions
+from rollout.zero_shot import (DECOMPOSE_PROMPT, SubQueries, assemble_spans, decompose_by_rules, decompose_query,
+                               normalise_query, unreverse_span, vote_ids)
+from trainer.evaluation import EvalResult, dataset_kind
+
+DECOMPOSE = ("none", "rules", "model")
+ASSEMBLE = {"none": ("original",), "reversed": ("original", "reversed"), "shifted": ("original", "shifted"),
+            "both": ("original", "reversed", "shifted")}
+
+Span = tuple[float, float]
+
+
+@dataclass(frozen=True)
+class Ask:
+    """One question asked about a sample: its role, the output format asked for, the query text."""
+
+    role: str
+    """query (the whole query), action (grounds the span) or attribute (grounds the target)."""
+    task: str
+    query: str
+
+
+def asks_for(task: str, query: str, sub: Optional[SubQueries]) -> list[Ask]:
+    """The questions for one sample (see the module docstring): the same roles for every sample of
+    a task, so each role is one batch through the pool."""
+    if sub is None:
+        return [Ask("query", task, query)]
+    if task == "vtg":
+        return [Ask("action", "vtg", sub.action)]
+    return [Ask("action", "vtg", sub.action), Ask("attribute", task, sub.attribute)]
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One answer, parsed and in the original video's time."""
+
+    span: Optional[Span]
+    instance_id: Optional[int] = None
+    boxes: list = field(default_factory=list)
+    """stvg-o1: [[t, x1, y1, x2, y2], ...] in original-video pixels; read on the original view only."""
+
+
+def read_answer(task: str, text: str, sample_id: str, view: str, duration: float,
+                scale_to_original: tuple[float, float] = (1.0, 1.0)) -> Reading:
+    """Parse an answer given on `view` (original, reversed, shifted) of a video of `duration` seconds."""
+    instance_id, boxes = None, []
+    if task == "stvg-r1":
+        parsed = parse_stvg_r1(text)
+        span = None if parsed is None else (parsed.t_start, parsed.t_end)
+        instance_id = None if parsed is None else parsed.instance_id
+    elif task == "vtg":
+        parsed = parse_vtg(text)
+        span = None if parsed is None else (parsed.t_start, parsed.t_end)
+    else:
+        prediction = completion_to_prediction("stvg-o1", text, sample_id, scale_to_original)
+        span = None if prediction is None else (prediction["t_start"], prediction["t_end"])
+        if prediction is not None and view == "original":
+            boxes = prediction["boxes"]
+    if span is not None and view == "reversed":
+        span = unreverse_span(span, duration)
+    return Reading(span, instance_id, boxes)
+
+
+def combine(task: str, sample: GroundingSample, readings: dict[str, list[Reading]], *,
+            min_tiou: float = 0.3) -> Optional[dict[str, Any]]:
+    """One `stvg score` prediction from the readings of each role (in view order, original first),
+    or None when no question gave a span. See the module docstring for which role gives what."""
+    spans = {role: assemble_spans([r.span for r in rs], min_tiou=min_tiou) for role, rs in readings.items()}
+    span = next((spans[role] for role in ("action", "query", "attribute") if spans.get(role) is not None), None)
+    if span is None:
+        return None
+    span = (max(span[0], 0.0), span[1])
+    target = readings.get("attribute") or readings.get("query") or []
+    if task == "stvg-r1":
+        instance_id = vote_ids([r.instance_id for r in target])
+        if instance_id is not None:
+            answer = f"<think></think><answer>Target ID: {instance_id}, Time range: {span[0]:.4f} to {span[1]:.4f}</answer>"
+            return completion_to_prediction("stvg-r1", answer, sample.id, tracks=sample.tracks or {}, fps=sample.fps)
+    boxes = target[0].boxes if task == "stvg-o1" and target else []
+    return {"id": sample.id, "t_start": span[0], "t_end": span[1], "boxes": boxes}
+
+
+def run_zero_shot_evaluation(pool, samples: Sequence[GroundingSample], *, task: str, source: str,
+                             max_new_tokens: int, decompose: str = "none", assemble: str = "none",
+                             temperature: float = 0.0, seed: int = 0, min_tiou: float = 0.3) -> EvalResult:
+    """Answers from the rollout pool with the strategies chosen, combined and scored (stvg score's metrics)."""
+    if decompose not in DECOMPOSE or assemble not in ASSEMBLE:
+        raise ValueError(f"decompose must be one of {DECOMPOSE} and assemble one of {tuple(ASSEMBLE)}")
+    samples = list(samples)
+    sampling = SamplingConfig(temperature=temperature, max_new_tokens=max_new_tokens, seed=seed)
+    rows: list[dict[str, Any]] = []
+    subs = _decompositions(pool, samples, decompose, sampling, task, rows)
+    asks = [asks_for(task, s.query, sub) for s, sub in zip(samples, subs)]
+    readings: list[dict[str, list[Reading]]] = [{} for _ in samples]
+    for j, first in enumerate(asks[0]):
+        for view in ASSEMBLE[assemble]:
+            options = [PromptOptions(query=a[j].query, view=view) for a in asks]
+            batch = pool.generate(samples, 1, sampling, task=first.task, options=options)
+            for completion in batch.completions:
+                i, sample = completion.prompt_index, samples[completion.prompt_index]
+                prompt = batch.prompts[i]
+                reading = read_answer(first.task, completion.text, sample.id, view, sample.duration,
+                                      prompt.scale_to_original)
+                readings[i].setdefault(first.role, []).append(reading)
+                rows.append({"id": sample.id, "role": first.role, "view": view, "task": first.task,
+                             "query": asks[i][j].query, "completion": completion.text,
+                             "span": list(reading.span) if reading.span else None})
+    predictions = [p for s, r in zip(samples, readings) if (p := combine(task, s, r, min_tiou=min_tiou)) is not None]
+    report = evaluate(samples, predictions, dataset_kind(source))
+    metrics = {f"eval/{name}": value for name, value in report.aggregates["all"].items()}
+    metrics["eval/parsed_frac"] = len(predictions) / max(len(samples), 1)
+    return EvalResult(metrics, predictions, rows, report)
+
+
+def _decompositions(pool, samples: list[GroundingSample], decompose: str, sampling: SamplingConfig, task: str,
+                    rows: list[dict[str, Any]]) -> list[Optional[SubQueries]]:
+    if decompose == "none":
+        return [None] * len(samples)
+    if decompose == "rules":
+        return [decompose_by_rules(s.query) for s in samples]
+    options = [PromptOptions(instruction=DECOMPOSE_PROMPT.format(query=normalise_query(s.query))) for s in samples]
+    batch = pool.generate(samples, 1, sampling, task=task, options=options)
+    answers = {c.prompt_index: c.text for c in batch.completions}
+    out = []
+    for i, sample in enumerate(samples):
+        sub = decompose_query(sample.query, lambda _prompt, text=answers[i]: text)
+        rows.append({"id": sample.id, "role": "decompose", "view": "original", "task": task, "query": sample.query,
+                     "completion": answers[i], "attribute": sub.attribute, "action": sub.action,
+                     "source": sub.source})
+        out.append(sub)
+    return out
