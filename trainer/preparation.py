@@ -11,10 +11,9 @@ import hashlib
 import json
 import logging
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
+from infra.cache import build_once
 from infra.data.sample import GroundingSample
 from infra.errors import UserError
 from trainer.config import RunConfig
@@ -69,18 +68,14 @@ def checkpoint_model(uri: str, cache_dir: Path) -> Path:
 
     store, ref = open_checkpoint_uri(uri)
     final = cache_dir / "checkpoints" / hashlib.sha1(ref.uri.encode()).hexdigest()[:16]
-    if not (final / HF_DIR / "config.json").is_file():
-        final.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".downloading-", dir=final.parent))
-        try:
-            store.restore(ref, staging, only=f"{HF_DIR}/")
-            if not (staging / HF_DIR / "config.json").is_file():
-                raise UserError(f"checkpoint {ref.uri} has no {HF_DIR}/ model (it was saved with "
-                                "checkpoint.export_hf=false); evaluate or start from one that has")
-            shutil.rmtree(final, ignore_errors=True)
-            os.rename(staging, final)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+
+    def download(staging: Path) -> None:
+        store.restore(ref, staging, only=f"{HF_DIR}/")
+        if not (staging / HF_DIR / "config.json").is_file():
+            raise UserError(f"checkpoint {ref.uri} has no {HF_DIR}/ model (it was saved with "
+                            "checkpoint.export_hf=false); evaluate or start from one that has")
+
+    build_once(final, f"{HF_DIR}/config.json", download)
     return final / HF_DIR
 
 
@@ -214,20 +209,13 @@ def _synthetic(cfg: RunConfig, split: str, count: int, seed: int) -> Path:
     key = {"split": split, "videos": count, "seed": seed, "w": data.synthetic_width, "h": data.synthetic_height,
            "fps": data.synthetic_fps}
     final = Path(cfg.model.cache_dir) / "synthetic" / "-".join(f"{k}{v}" for k, v in key.items())
-    if not (final / "annotations.json").is_file():
-        final.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".building-", dir=final.parent))
-        try:
-            generate(staging, count, seed, width=data.synthetic_width, height=data.synthetic_height,
-                     fps=data.synthetic_fps, progress=not cfg.quiet)
-            (staging / "settings.json").write_text(json.dumps(key))
-            try:
-                os.rename(staging, final)
-            except OSError:
-                if not (final / "annotations.json").is_file():
-                    raise
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+
+    def build(staging: Path) -> None:
+        generate(staging, count, seed, width=data.synthetic_width, height=data.synthetic_height,
+                 fps=data.synthetic_fps, progress=not cfg.quiet)
+        (staging / "settings.json").write_text(json.dumps(key))
+
+    build_once(final, "annotations.json", build)
     return final / "annotations.json"
 
 

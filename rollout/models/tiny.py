@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import random
-import shutil
-import tempfile
 from pathlib import Path
+
+from infra.cache import build_once
 
 SPECIAL_TOKENS = (
     "<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|object_ref_start|>", "<|object_ref_end|>",
@@ -166,17 +165,4 @@ def tiny_model_dir(cache_root: str | Path, **kwargs) -> Path:
     """
     key = json.dumps({"format": FORMAT_VERSION, **kwargs}, sort_keys=True)
     final = Path(cache_root) / f"tiny-qwen2_5_vl-{hashlib.sha1(key.encode()).hexdigest()[:12]}"
-    if (final / "config.json").is_file():
-        return final
-    final.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".building-", dir=final.parent))
-    try:
-        build_tiny_model(staging, **kwargs)
-        try:
-            os.rename(staging, final)
-        except OSError:
-            if not (final / "config.json").is_file():
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return final
+    return build_once(final, "config.json", lambda staging: build_tiny_model(staging, **kwargs))

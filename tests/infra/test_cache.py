@@ -1,0 +1,37 @@
+"""build_once: a folder is built once, atomically, and a failed build leaves nothing behind."""
+
+import pytest
+
+from infra.cache import build_once
+
+
+def test_builds_once_then_reuses(tmp_path):
+    calls = []
+
+    def build(staging):
+        calls.append(staging)
+        (staging / "done.txt").write_text("ok")
+
+    final = tmp_path / "artefact"
+    assert build_once(final, "done.txt", build) == final
+    assert build_once(final, "done.txt", build) == final
+    assert len(calls) == 1 and (final / "done.txt").read_text() == "ok"
+    assert [p.name for p in tmp_path.iterdir()] == ["artefact"]  # no staging folder left
+
+
+def test_a_failed_build_leaves_no_folder_a_later_run_could_take_for_finished(tmp_path):
+    def broken(staging):
+        (staging / "half.bin").write_text("partial")
+        raise RuntimeError("interrupted")
+
+    with pytest.raises(RuntimeError):
+        build_once(tmp_path / "artefact", "done.txt", broken)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_debris_without_the_marker_is_replaced(tmp_path):
+    final = tmp_path / "artefact"
+    final.mkdir()
+    (final / "stale.bin").write_text("old")
+    build_once(final, "done.txt", lambda staging: (staging / "done.txt").write_text("new"))
+    assert sorted(p.name for p in final.iterdir()) == ["done.txt"]
