@@ -19,6 +19,7 @@ Two measurements:
 from __future__ import annotations
 
 import argparse
+import json
 import asyncio
 import contextlib
 import os
@@ -109,7 +110,7 @@ def timed(fn) -> float:
     return time.perf_counter() - start
 
 
-def run(args: argparse.Namespace) -> None:
+def run(args: argparse.Namespace) -> dict:
     from _servers import s3_server  # tests/infra/_servers.py
     import boto3
 
@@ -149,6 +150,10 @@ def run(args: argparse.Namespace) -> None:
         restore_s = timed(lambda: store.restore(store.latest(), Path(tmp, "restored")))
         print(f"CheckpointStore.save (hash + upload + manifest), loopback: {total / save_s:7.1f} MiB/s; "
               f"restore (download + verify): {total / restore_s:7.1f} MiB/s")
+    return {"bench": "checkpoint_io", "value": None if ratio is None else round(ratio, 2), "unit": "x",
+            "figure": (f"{'n/a' if ratio is None else f'{ratio:.2f}x'} parallel/single upload (capped connections); "
+                       f"save {total / save_s:.0f} MiB/s, restore {total / restore_s:.0f} MiB/s on loopback"),
+            "target": f">= {TARGET}x", "met": ratio is not None and ratio >= TARGET}
 
 
 def compare(bucket: str, files: list[Path], total: float, modes: dict, repeats: int, tmp: Path) -> float:
@@ -182,7 +187,7 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=1, help="runs per mode; the best is reported")
     parser.add_argument("--per-connection-mibps", type=float, default=16.0,
                         help="cap per TCP connection for the modelled-S3 run; 0 skips it (default 16)")
-    run(parser.parse_args())
+    print("RESULT " + json.dumps(run(parser.parse_args())))
     return 0
 
 

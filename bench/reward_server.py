@@ -184,6 +184,9 @@ def main() -> int:
     print(f"at the target load ({offered:.1f} requests/s of {TARGET_BATCH}, Poisson arrivals, up to "
           f"{4 * args.clients} in flight): {rate:,.0f} completions/s, p50 {p50:.1f} ms, p99 {p99:.1f} ms: "
           f"{'MET' if met else 'NOT MET'}")
+    print("RESULT " + json.dumps({"bench": "reward_server", "value": round(rate), "unit": "completions/s",
+                                  "figure": f"{rate:,.0f} completions/s at batch {TARGET_BATCH}, p99 {p99:.0f} ms",
+                                  "target": f">= {TARGET_RATE:,.0f}/s, p99 < {TARGET_P99_MS:g} ms", "met": met}))
     return 0
 
 

@@ -17,6 +17,7 @@ runs at about 0.6x (the baseline copies twice: clone, then load); the margin abs
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import tempfile
@@ -91,6 +92,10 @@ def main() -> int:
           f"{', '.join(f'{t * 1000:.0f}' for t in measured)}), {megabytes * args.workers / sync:.0f} MiB/s delivered")
     print(f"ratio: {ratio:.2f}x the in-process copy (target <= {TARGET_RATIO:.0f}x: "
           f"{'met' if ratio <= TARGET_RATIO else 'NOT met'})")
+    print("RESULT " + json.dumps({"bench": "weight_sync", "value": round(ratio, 3), "unit": "x",
+                                  "figure": f"{ratio:.2f}x the in-process copy ({sync * 1000:.0f} ms for "
+                                            f"{params / 1e6:.0f}M parameters to {args.workers} workers)",
+                                  "target": f"<= {TARGET_RATIO:g}x", "met": ratio <= TARGET_RATIO}))
     return 0
 
 

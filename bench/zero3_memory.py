@@ -13,6 +13,7 @@ apart. Target: the largest ZeRO-3 rank holds <= 0.6x of the single-rank baseline
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import socket
 import sys
@@ -169,6 +170,10 @@ def main(argv=None) -> int:
     verdict = "met" if ratios["true"] <= TARGET else "NOT met"
     print(f"target <= {TARGET}x for the training precision (bf16 weights, fp32 master, as on GPU): "
           f"{ratios['true']:.3f}x, {verdict}")
+    print("RESULT " + json.dumps({"bench": "zero3_memory", "value": round(ratios["true"], 3), "unit": "x",
+                                  "figure": f"{ratios['true']:.3f}x per rank vs 1 rank (bf16, {args.ranks} ranks; "
+                                            f"fp32 {ratios['false']:.3f}x)",
+                                  "target": f"<= {TARGET}x", "met": ratios["true"] <= TARGET}))
     return 0
 
 

@@ -74,7 +74,7 @@ def grpo_loop(job: Job) -> None:
     learner = Learner(job.model_dir, cfg.learner, cfg.grpo)
     rank, world = learner.rank, learner.world_size
     store, staging = cfg.checkpoint.open(), cfg.run_dir / "staging"
-    state = _resume(learner, store, staging, job)
+    state = resume_state(learner, store, staging, job)
     lead = rank == 0
     if lead:
         rewards = build_reward_client(cfg.reward)
@@ -84,7 +84,7 @@ def grpo_loop(job: Job) -> None:
             group_size=cfg.grpo.group_size, task=cfg.task, seed=cfg.seed, prefetch=cfg.mode == "async",
             curriculum=job.curriculum, sampling=SamplingConfig(cfg.rollout.temperature, cfg.rollout.top_p, cfg.rollout.max_new_tokens))
     if state.step > 0:  # the rollout workers must generate with the restored weights
-        _sync_weights(learner, job.pool if lead else None, state.policy_version)
+        sync_weights(learner, job.pool if lead else None, state.policy_version)
 
     for step in range(state.step, cfg.total_steps):
         timer, metrics = StepTimer(), {}
@@ -104,17 +104,17 @@ def grpo_loop(job: Job) -> None:
             state = dataclasses.replace(state, step=step + 1, policy_version=state.policy_version + 1,
                                         prompts_consumed=(step + 1) * cfg.prompts_per_step)
             with timer("sync"):
-                _sync_weights(learner, job.pool if lead else None, state.policy_version)
+                sync_weights(learner, job.pool if lead else None, state.policy_version)
         if lead:
             metrics.update(timer.seconds)
-            if _due(state.step, cfg.eval.every_n_steps, cfg.total_steps, cfg.eval.at_end):
+            if due(state.step, cfg.eval.every_n_steps, cfg.total_steps, cfg.eval.at_end):
                 metrics.update(_evaluate(job, cfg))
             tracker.log_metrics(metrics, state.step)
             if cfg.tracking.num_images and tracker.wants_images(state.step):
                 _log_pictures(tracker, batch, scored.rewards, job.train, cfg, state.step)
-            if _due(state.step, cfg.log_every_n_steps, cfg.total_steps, True):
+            if due(state.step, cfg.log_every_n_steps, cfg.total_steps, True):
                 job.progress.post.remote({"step": state.step, "metrics": metrics})
-        if _due(state.step, cfg.checkpoint.every_n_steps, cfg.total_steps, True):
+        if due(state.step, cfg.checkpoint.every_n_steps, cfg.total_steps, True):
             uri = save_checkpoint(learner, store, state, staging, config=to_dict(cfg),
                                   export_hf=cfg.checkpoint.export_hf)
             if lead:
@@ -134,11 +134,11 @@ def _curriculum_metrics(plan, batch, step: int) -> dict[str, float]:
             "data/curriculum_share": max(shares, default=0.0)}
 
 
-def _due(step: int, every: int, total: int, at_end: bool) -> bool:
+def due(step: int, every: int, total: int, at_end: bool) -> bool:
     return (every > 0 and step % every == 0) or (at_end and step == total)
 
 
-def _resume(learner, store, staging: Path, job: Job) -> TrainState:
+def resume_state(learner, store, staging: Path, job: Job) -> TrainState:
     """This run's latest complete checkpoint (also after Ray Train restarted the worker group), else
     the checkpoint named by resume=<uri>, else a fresh state."""
     ref = store.latest()
@@ -149,7 +149,7 @@ def _resume(learner, store, staging: Path, job: Job) -> TrainState:
     return dataclasses.replace(restore_checkpoint(learner, store, ref, staging), mlflow_run_id=job.run_id)
 
 
-def _sync_weights(learner, pool, version: int) -> None:
+def sync_weights(learner, pool, version: int) -> None:
     """Every rank takes part in the gather; rank 0 streams the tensors into the pool."""
     weights = learner.export_weights()
     if pool is not None:

@@ -33,3 +33,18 @@ def load_from_args(args: argparse.Namespace):
     if getattr(args, "quiet", False):
         overrides.append("quiet=true")
     return load_run_config(resolve(config), overrides)
+
+
+def print_summary(summary, cfg, what: str = "steps", next_hint: str = "") -> None:
+    """Where to look after a run: checkpoint, eval metrics, MLflow."""
+    print()
+    print(f"done: {summary.steps} {what} of {cfg.name}")
+    if summary.checkpoint_uri:
+        print(f"  checkpoint:  {summary.checkpoint_uri}")
+        if next_hint:
+            print(f"  {next_hint}{summary.checkpoint_uri}")
+    evals = {k: v for k, v in summary.last_metrics.items() if k.startswith("eval/")}
+    if evals:
+        print("  eval:        " + ", ".join(f"{k[5:]} {v:.2f}" for k, v in sorted(evals.items())))
+    print(f"  MLflow run:  {summary.run_id}")
+    print(f"  MLflow UI:   mlflow ui --backend-store-uri {summary.tracking_uri}")

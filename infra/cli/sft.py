@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from infra.cli.run_args import add_config_arguments, load_from_args
+from infra.cli.run_args import add_config_arguments, load_from_args, print_config, print_summary
 
 INTERMIXED_ARGS = True
 
@@ -19,17 +19,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     cfg = load_from_args(args)
+    if args.print_config:
+        print_config(cfg)
+        return 0
     from trainer.sft import run_sft
 
-    summary = run_sft(cfg)
-    print()
-    print(f"done: {summary.steps} SFT steps of {cfg.name}")
-    if summary.checkpoint_uri:
-        print(f"  checkpoint:  {summary.checkpoint_uri}")
-        print(f"  start RL:    stvg train model.path={summary.checkpoint_uri}")
-    evals = {k: v for k, v in summary.last_metrics.items() if k.startswith("eval/")}
-    if evals:
-        print("  eval:        " + ", ".join(f"{k[5:]} {v:.2f}" for k, v in sorted(evals.items())))
-    print(f"  MLflow run:  {summary.run_id}")
-    print(f"  MLflow UI:   mlflow ui --backend-store-uri {summary.tracking_uri}")
+    print_summary(run_sft(cfg), cfg, what="SFT steps", next_hint="start RL:    stvg train model.path=")
     return 0

@@ -1,0 +1,204 @@
+"""The SFT warm start (`stvg sft`): supervised fine-tuning on ground-truth answers in the task's
+output format, on the GRPO stack (Ray Train ranks, DeepSpeed ZeRO-3 learner, checkpoints, MLflow),
+so that `stvg train model.path=<sft checkpoint>` starts RL from it.
+
+    for each step:
+        rank 0: prompts_per_step samples (the same deterministic sampler as GRPO) -> the prompt
+                exactly as the rollout builds it + the ideal answer (rewards.answers) tokens
+        all:    items split across ranks -> one cross-entropy step (trainer.learner.sft)
+        all:    before an evaluation: gathered weights -> rollout pool; rank 0 evaluates
+        rank 0: metrics -> MLflow and console
+        all:    checkpoint every N steps (manifest last)
+
+The run config is the GRPO one: total_steps, prompts_per_step (the batch size), learner.*, eval.*,
+checkpoint.*, tracking.*, rollout.* (prompt building and evaluation). grpo.* does not apply: the
+learner scores at temperature 1 and builds no reference model.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import logging
+
+from infra.config import to_dict
+from infra.data.sample import GroundingSample
+from infra.tracking import Tracker
+from rewards.answers import format_answer
+from rewards.targets import build_target
+from rollout.config import RolloutConfig
+from rollout.types import Completion, PromptInputs
+from trainer.checkpointing import save_checkpoint
+from trainer.config import RunConfig
+from trainer.learner.batch import TrainItem
+from trainer.learner.distribute import scatter_items
+from trainer.evaluation import run_evaluation
+from trainer.loop import Job, StepTimer, due, resume_state, sync_weights
+from trainer.sampler import PromptSampler
+
+log = logging.getLogger("stvg.sft")
+
+PROMPT_CACHE_BYTES = 2 * 1024**3
+"""Processed prompts (video tensors) kept on rank 0 between epochs, least recently used evicted."""
+
+
+class AnswerItems:
+    """SFT TrainItems for samples: the prompt as the rollout worker builds it (same frames, same
+    processor call, same instruction) and the ideal answer followed by the end-of-turn token."""
+
+    def __init__(self, model_dir: str, rollout: RolloutConfig, task: str):
+        from rollout.models import get_family
+        from rollout.prompting import PromptSettings
+        from rollout.video_cache import VideoCache
+
+        self.task = task
+        self.family = get_family(rollout.model_family)
+        self.processor = self.family.load_processor(model_dir)
+        self.settings = PromptSettings.from_config(rollout, task)
+        self.videos = VideoCache(rollout.video_cache_dir, rollout.video_cache_bytes)
+        self.end_of_turn = end_of_turn_id(self.family, self.processor)
+        self._prompts: collections.OrderedDict[str, PromptInputs] = collections.OrderedDict()
+        self._bytes = 0
+
+    def item(self, sample: GroundingSample) -> TrainItem:
+        prompt = self.prompt(sample)
+        text = format_answer(self.task, build_target(self.task, sample, prompt.frame_size))
+        ids = list(self.processor.tokenizer.encode(text, add_special_tokens=False)) + [self.end_of_turn]
+        completion = Completion(prompt_index=0, group_id=sample.id, token_ids=ids, text=text, logprobs=[],
+                                finish_reason="stop", policy_version=0)
+        return TrainItem(prompt=prompt, completion=completion, advantage=0.0)
+
+    def prompt(self, sample: GroundingSample) -> PromptInputs:
+        from rollout.prompting import build_prompt_inputs
+
+        cached = self._prompts.get(sample.id)
+        if cached is not None:
+            self._prompts.move_to_end(sample.id)
+            return cached
+        prompt = build_prompt_inputs(sample, family=self.family, processor=self.processor, settings=self.settings,
+                                     video_path=self.videos.local_path(sample.video))
+        self._prompts[sample.id] = prompt
+        self._bytes += _nbytes(prompt)
+        while self._bytes > PROMPT_CACHE_BYTES and len(self._prompts) > 1:
+            _, old = self._prompts.popitem(last=False)
+            self._bytes -= _nbytes(old)
+        return prompt
+
+
+def end_of_turn_id(family, processor) -> int:
+    """The token that ends the assistant's turn: the tokenizer's eos (`<|im_end|>` for Qwen chat
+    models), which must be one of the family's stop tokens so that generation stops on it."""
+    stops = family.stop_token_ids(processor)
+    eos = processor.tokenizer.eos_token_id
+    if eos is None or eos not in stops:
+        raise ValueError(f"the tokenizer's eos token {processor.tokenizer.eos_token!r} is not among the model "
+                         f"family's stop tokens {stops}; SFT answers must end on a token that stops generation")
+    return int(eos)
+
+
+def _nbytes(prompt: PromptInputs) -> int:
+    return sum(t.numel() * t.element_size() for t in (prompt.input_ids, prompt.pixel_values_videos))
+
+
+def sft_objective(cfg: RunConfig):
+    """The learner's GRPOConfig for SFT: raw (temperature 1) log-probs, no reference model."""
+    return dataclasses.replace(cfg.grpo, temperature=1.0, kl_coef=0.0)
+
+
+def sft_loop(job: Job) -> None:
+    """Runs on every learner rank (through trainer.job.run_training(cfg, loop=sft_loop))."""
+    from trainer.learner.learner import Learner
+    from trainer.learner.sft import sft_step
+
+    cfg = job.config
+    learner = Learner(job.model_dir, cfg.learner, sft_objective(cfg))
+    rank, world = learner.rank, learner.world_size
+    store, staging = cfg.checkpoint.open(), cfg.run_dir / "staging"
+    state = resume_state(learner, store, staging, job)
+    lead = rank == 0
+    if lead:
+        tracker = Tracker.start(cfg.tracking, run_id=job.run_id)
+        tracker.set_tags({"stage": "sft"})
+        answers = AnswerItems(job.model_dir, cfg.rollout, cfg.task)
+        sampler = PromptSampler(len(job.train), cfg.seed)
+
+    for step in range(state.step, cfg.total_steps):
+        timer, metrics = StepTimer(), {}
+        with timer("step"):
+            items = None
+            if lead:
+                with timer("data"):
+                    indices = sampler.indices_at(step * cfg.prompts_per_step, cfg.prompts_per_step)
+                    items = [answers.item(job.train[i]) for i in indices]
+            with timer("learn"):
+                metrics.update(sft_step(learner, scatter_items(items, rank, world)))
+        state = dataclasses.replace(state, step=step + 1, policy_version=step + 1,
+                                    prompts_consumed=(step + 1) * cfg.prompts_per_step)
+        evaluate = bool(job.heldout) and due(state.step, cfg.eval.every_n_steps, cfg.total_steps, cfg.eval.at_end)
+        if evaluate:  # the rollout pool answers the held-out prompts: it needs these weights first
+            with timer("sync"):
+                sync_weights(learner, job.pool if lead else None, state.policy_version)
+        if lead:
+            if evaluate:
+                with timer("eval"):
+                    metrics.update(evaluate_with_terms(job, cfg))
+            metrics.update(timer.seconds)
+            if due(state.step, cfg.log_every_n_steps, cfg.total_steps, True) or evaluate:
+                tracker.log_metrics(metrics, state.step)
+                job.progress.post.remote({"kind": "message", "text": summary_line(state.step, cfg.total_steps, metrics)})
+        if due(state.step, cfg.checkpoint.every_n_steps, cfg.total_steps, True):
+            uri = save_checkpoint(learner, store, state, staging, config=to_dict(cfg),
+                                  export_hf=cfg.checkpoint.export_hf)
+            if lead:
+                tracker.set_tags({"checkpoint_uri": uri})
+                job.progress.post.remote({"kind": "message", "text": f"checkpoint step {state.step}: {uri}"})
+
+
+def evaluate_with_terms(job: Job, cfg: RunConfig) -> dict[str, float]:
+    """trainer.evaluation's held-out metrics plus the mean of every reward term (`eval/term/<name>`)."""
+    samples = job.heldout[: cfg.eval.max_samples or None]
+    result = run_evaluation(job.pool, samples, task=cfg.task, source=cfg.data.source,
+                            max_new_tokens=cfg.rollout.max_new_tokens, temperature=cfg.eval.temperature,
+                            seed=cfg.seed)
+    return {**result.metrics, **term_means(result.completions, cfg.task)}
+
+
+def term_means(completions: list[dict], task: str) -> dict[str, float]:
+    """`eval/term/<name>`: the mean of each reward term over evaluated completions."""
+    from rewards import TERMS
+
+    count = max(len(completions), 1)
+    return {f"eval/term/{name}": sum(c[name] for c in completions) / count for name in TERMS[task]}
+
+
+def summary_line(step: int, total: int, m: dict[str, float]) -> str:
+    """One console line per logged SFT step."""
+    parts = [f"sft step {step}/{total}", f"loss {m.get('loss', float('nan')):.4f}",
+             f"tokens {m.get('tokens', 0):.0f}",
+             f"{m.get('time/step_s', 0):.2f}s (data {m.get('time/data_s', 0):.2f} learn {m.get('time/learn_s', 0):.2f})"]
+    if "eval/reward_mean" in m:
+        fmt = m.get("eval/term/format", m.get("eval/parsed_frac", 0.0))
+        parts.append(f"eval format {100 * fmt:.0f}% reward {m.get('eval/reward_mean', 0):.3f} "
+                     f"m_tIoU {m.get('eval/m_tIoU', 0):.1f} m_vIoU {m.get('eval/m_vIoU', 0):.1f}")
+    return " | ".join(parts)
+
+
+def run_sft(cfg: RunConfig):
+    """`stvg sft`: run the SFT loop through the shared driver; returns its TrainingSummary with
+    `last_metrics` read back from the MLflow run (the SFT loop reports to the console as messages)."""
+    from trainer.job import run_training
+
+    summary = run_training(cfg, loop=sft_loop)
+    return dataclasses.replace(summary, last_metrics={**latest_metrics(summary.tracking_uri, summary.run_id),
+                                                      **summary.last_metrics})
+
+
+def latest_metrics(tracking_uri: str, run_id: str) -> dict[str, float]:
+    """The last value of every metric of an MLflow run ({} when the store cannot be read)."""
+    try:
+        from mlflow.tracking import MlflowClient
+
+        return dict(MlflowClient(tracking_uri=tracking_uri).get_run(run_id).data.metrics)
+    except Exception as err:  # noqa: BLE001 - reporting is best effort, like all tracking
+        log.warning("could not read the metrics of MLflow run %s: %s", run_id, err)
+        return {}
