@@ -35,6 +35,16 @@ def load_from_args(args: argparse.Namespace):
     return load_run_config(resolve(config), overrides)
 
 
+def run_job(args: argparse.Namespace, job, what: str = "steps", next_hint: str = "") -> int:
+    """The body of `stvg train` and `stvg sft`: load the config, print it or run `job(cfg)`."""
+    cfg = load_from_args(args)
+    if args.print_config:
+        print_config(cfg)
+        return 0
+    print_summary(job(cfg), cfg, what, next_hint)
+    return 0
+
+
 def print_summary(summary, cfg, what: str = "steps", next_hint: str = "") -> None:
     """Where to look after a run: checkpoint, eval metrics, MLflow."""
     print()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from infra.cli.run_args import add_config_arguments, load_from_args, print_config, print_summary
+from infra.cli.run_args import add_config_arguments, run_job
 
 INTERMIXED_ARGS = True
 
@@ -18,11 +18,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    cfg = load_from_args(args)
-    if args.print_config:
-        print_config(cfg)
-        return 0
-    from trainer.sft import run_sft
+    def sft(cfg):
+        from trainer.sft import run_sft
 
-    print_summary(run_sft(cfg), cfg, what="SFT steps", next_hint="start RL:    stvg train model.path=")
-    return 0
+        return run_sft(cfg)
+
+    return run_job(args, sft, what="SFT steps", next_hint="start RL:    stvg train model.path=")

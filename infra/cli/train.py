@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from infra.cli.run_args import add_config_arguments, load_from_args, print_config, print_summary
-
+from infra.cli.run_args import add_config_arguments, run_job
 
 INTERMIXED_ARGS = True
 
@@ -15,11 +14,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    cfg = load_from_args(args)
-    if args.print_config:
-        print_config(cfg)
-        return 0
-    from trainer.job import run_training
+    def train(cfg):
+        from trainer.job import run_training
 
-    print_summary(run_training(cfg), cfg)
-    return 0
+        return run_training(cfg)
+
+    return run_job(args, train)

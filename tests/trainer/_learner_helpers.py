@@ -110,3 +110,17 @@ def zero3_worker_loop(config: dict) -> None:
     if rank == 0:
         torch.save(record, out / "results.pt")
     ray.train.report({"rank": rank})
+
+
+def hf_reference_logprobs(model, item, temperature=1.0) -> torch.Tensor:
+    """One unpadded row through the stock HF forward (full logits), log-softmax written out."""
+    prompt, tokens = item.prompt, item.completion.token_ids
+    ids = torch.cat([prompt.input_ids, torch.tensor(tokens)]).unsqueeze(0)
+    types = torch.zeros_like(ids, dtype=torch.int32)
+    types[0, : prompt.input_ids.numel()] = (prompt.input_ids == model.config.video_token_id).int() * 2
+    with torch.no_grad():
+        logits = model(input_ids=ids, attention_mask=torch.ones_like(ids), mm_token_type_ids=types,
+                       pixel_values_videos=prompt.pixel_values_videos, video_grid_thw=prompt.video_grid_thw,
+                       second_per_grid_ts=torch.tensor([prompt.second_per_grid_ts])).logits[0].double()
+    steps = logits[prompt.input_ids.numel() - 1: prompt.input_ids.numel() - 1 + len(tokens)] / temperature
+    return steps[torch.arange(len(tokens)), torch.tensor(tokens)] - torch.logsumexp(steps, dim=-1)

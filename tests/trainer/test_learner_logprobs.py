@@ -10,6 +10,8 @@ import torch
 from trainer.learner.batch import collate
 from trainer.learner.logprobs import completion_logprobs
 
+from _learner_helpers import hf_reference_logprobs
+
 
 @pytest.fixture(scope="module")
 def model(tiny_model):
@@ -22,20 +24,6 @@ def _ids(model):
     return model.config.get_text_config().pad_token_id, model.config.video_token_id
 
 
-def _hf_reference(model, item, temperature=1.0) -> torch.Tensor:
-    """One unpadded row through the stock HF forward (full logits), log-softmax written out."""
-    prompt, tokens = item.prompt, item.completion.token_ids
-    ids = torch.cat([prompt.input_ids, torch.tensor(tokens)]).unsqueeze(0)
-    types = torch.zeros_like(ids, dtype=torch.int32)
-    types[0, : prompt.input_ids.numel()] = (prompt.input_ids == model.config.video_token_id).int() * 2
-    with torch.no_grad():
-        logits = model(input_ids=ids, attention_mask=torch.ones_like(ids), mm_token_type_ids=types,
-                       pixel_values_videos=prompt.pixel_values_videos, video_grid_thw=prompt.video_grid_thw,
-                       second_per_grid_ts=torch.tensor([prompt.second_per_grid_ts])).logits[0].double()
-    steps = logits[prompt.input_ids.numel() - 1: prompt.input_ids.numel() - 1 + len(tokens)] / temperature
-    return steps[torch.arange(len(tokens)), torch.tensor(tokens)] - torch.logsumexp(steps, dim=-1)
-
-
 def _logprobs(model, items, temperature=1.0, with_entropy=False):
     with torch.no_grad():
         return completion_logprobs(model, collate(items, *_ids(model)), temperature, with_entropy)
@@ -45,12 +33,12 @@ def test_logprobs_equal_a_plain_hf_forward(model, items):
     for item in (items[0], items[6]):
         logp, _ = _logprobs(model, [item])
         n = len(item.completion.token_ids)
-        torch.testing.assert_close(logp[0, :n].double(), _hf_reference(model, item), atol=1e-5, rtol=0)
+        torch.testing.assert_close(logp[0, :n].double(), hf_reference_logprobs(model, item), atol=1e-5, rtol=0)
 
 
 def test_temperature_scores_the_tempered_distribution(model, items):
     logp, _ = _logprobs(model, [items[3]], temperature=0.7)
-    torch.testing.assert_close(logp[0, :5].double(), _hf_reference(model, items[3], 0.7), atol=1e-5, rtol=0)
+    torch.testing.assert_close(logp[0, :5].double(), hf_reference_logprobs(model, items[3], 0.7), atol=1e-5, rtol=0)
 
 
 def test_batched_logprobs_equal_unbatched(model, items):

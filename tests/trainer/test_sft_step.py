@@ -8,7 +8,7 @@ import dataclasses
 import pytest
 import torch
 
-from _learner_helpers import grpo_config, learner_config
+from _learner_helpers import grpo_config, hf_reference_logprobs, learner_config
 from trainer.learner.learner import Learner
 from trainer.learner.sft import sft_step
 
@@ -27,20 +27,9 @@ def _hf_cross_entropy(model_dir, items) -> float:
     from transformers import Qwen2_5_VLForConditionalGeneration
 
     model = Qwen2_5_VLForConditionalGeneration.from_pretrained(str(model_dir), attn_implementation="sdpa").eval()
-    total, count = 0.0, 0
-    for item in items:
-        prompt, tokens = item.prompt, item.completion.token_ids
-        ids = torch.cat([prompt.input_ids, torch.tensor(tokens)]).unsqueeze(0)
-        types = torch.zeros_like(ids, dtype=torch.int32)
-        types[0, : prompt.input_ids.numel()] = (prompt.input_ids == model.config.video_token_id).int() * 2
-        with torch.no_grad():
-            logits = model(input_ids=ids, attention_mask=torch.ones_like(ids), mm_token_type_ids=types,
-                           pixel_values_videos=prompt.pixel_values_videos, video_grid_thw=prompt.video_grid_thw,
-                           second_per_grid_ts=torch.tensor([prompt.second_per_grid_ts])).logits[0].double()
-        start = prompt.input_ids.numel() - 1
-        steps = logits[start:start + len(tokens)]
-        total -= float((steps.log_softmax(-1)[torch.arange(len(tokens)), torch.tensor(tokens)]).sum())
-        count += len(tokens)
+    per_item = [hf_reference_logprobs(model, item) for item in items]
+    total = -float(sum(lp.sum() for lp in per_item))
+    count = sum(len(lp) for lp in per_item)
     return total / count
 
 
