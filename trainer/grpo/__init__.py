@@ -1,15 +1,18 @@
 """GRPO as pure tensor functions: advantages, clipped loss, KL, filters, and their config.
 
 Nothing here logs, touches a model or a process group; every function returns its metrics.
+The names load on first use (PEP 562), so that reading a run config (trainer.grpo.config) does not
+import torch: `stvg submit --dry-run` and the config checks stay instant.
 """
 
-from trainer.grpo.advantages import compute_advantages, group_indices
-from trainer.grpo.config import GRPOConfig
-from trainer.grpo.filters import overlong_penalty, zero_variance_mask
-from trainer.grpo.kl import kl_estimate, kl_reward_penalty
-from trainer.grpo.losses import LossNorm, aggregate, masked_mean, policy_loss
+from infra.lazy import lazy_exports
 
-__all__ = [
-    "GRPOConfig", "LossNorm", "aggregate", "compute_advantages", "group_indices", "kl_estimate",
-    "kl_reward_penalty", "masked_mean", "overlong_penalty", "policy_loss", "zero_variance_mask",
-]
+_HOMES = {
+    "compute_advantages": "advantages", "group_indices": "advantages", "GRPOConfig": "config",
+    "overlong_penalty": "filters", "zero_variance_mask": "filters", "kl_estimate": "kl",
+    "kl_reward_penalty": "kl", "LossNorm": "losses", "aggregate": "losses", "masked_mean": "losses",
+    "policy_loss": "losses",
+}
+__all__ = sorted(_HOMES)
+
+__getattr__ = lazy_exports(__name__, _HOMES)

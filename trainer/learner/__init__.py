@@ -2,11 +2,13 @@
 experience distribution over ranks, weight export, checkpoints, and the Ray Train wiring.
 
 Import heavy pieces from their modules (trainer.learner.learner, trainer.learner.ray_train); this
-package root only re-exports the light ones.
+package root re-exports the light ones, loaded on first use (PEP 562) so that reading a run config
+(trainer.learner.config) does not import torch.
 """
 
-from trainer.learner.batch import TrainItem
-from trainer.learner.config import LearnerConfig
-from trainer.learner.distribute import scatter_items
+from infra.lazy import lazy_exports
 
-__all__ = ["LearnerConfig", "TrainItem", "scatter_items"]
+_HOMES = {"LearnerConfig": "config", "TrainItem": "batch", "scatter_items": "distribute"}
+__all__ = sorted(_HOMES)
+
+__getattr__ = lazy_exports(__name__, _HOMES)
