@@ -61,13 +61,14 @@ def _is_checkpoint(path: str) -> bool:
 
 
 def checkpoint_model(uri: str, cache_dir: Path) -> Path:
-    """Download (once) the consolidated model of the checkpoint at `uri`; return its folder."""
+    """Download (once) the consolidated model of the checkpoint at `uri`; return its folder. The
+    cache keys on the checkpoint's contents too: a step saved again (after a resume) is fetched anew."""
     import hashlib
 
     from trainer.checkpointing import HF_DIR, open_checkpoint_uri
 
     store, ref = open_checkpoint_uri(uri)
-    final = cache_dir / "checkpoints" / hashlib.sha1(ref.uri.encode()).hexdigest()[:16]
+    final = cache_dir / "checkpoints" / hashlib.sha1(f"{ref.uri}#{ref.fingerprint}".encode()).hexdigest()[:16]
 
     def download(staging: Path) -> None:
         store.restore(ref, staging, only=f"{HF_DIR}/")

@@ -46,6 +46,9 @@ class CheckpointRef:
     """The checkpoint's own directory, e.g. 's3://bucket/run/step-000120'."""
     step: int
     metadata: dict[str, Any] = field(default_factory=dict)
+    fingerprint: str = ""
+    """A digest of the manifest's file list (paths, sizes, SHA-256): it changes when the step is
+    saved again with other contents, so caches of a checkpoint can key on (uri, fingerprint)."""
 
 
 def step_dir(step: int) -> str:
@@ -129,13 +132,18 @@ class CheckpointStore:
         for step in sorted(_steps(listing), reverse=True):
             manifest = self._complete_manifest(step, listing)
             if manifest is not None:
-                return CheckpointRef(self._step_uri(step), step, manifest["metadata"])
+                return self._ref(step, manifest)
         return None
 
     def get(self, step: int) -> CheckpointRef | None:
         """Checkpoint `step` if it is complete, else None."""
         manifest = self._complete_manifest(step, self.objects.list(step_dir(step) + "/"))
-        return None if manifest is None else CheckpointRef(self._step_uri(step), step, manifest["metadata"])
+        return None if manifest is None else self._ref(step, manifest)
+
+    def _ref(self, step: int, manifest: dict[str, Any]) -> CheckpointRef:
+        files = sorted((e["path"], e["size"], e["sha256"]) for e in manifest["files"])
+        fingerprint = hashlib.sha256(json.dumps(files).encode()).hexdigest()[:16]
+        return CheckpointRef(self._step_uri(step), step, manifest["metadata"], fingerprint)
 
     def restore(self, ref: CheckpointRef, local_dir: Path, only: str = "") -> dict[str, Any]:
         """Download checkpoint `ref.step` into `local_dir`, verify sizes and SHA-256, return its metadata.
