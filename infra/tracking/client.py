@@ -20,15 +20,15 @@ DEFAULT_DB = "mlflow.db"
 def resolve_tracking_uri(configured: str | None = "") -> str:
     """The tracking URI a run uses: `configured`, else $MLFLOW_TRACKING_URI, else the local default.
 
-    The local default is an absolute 'sqlite:///<cwd>/mlruns/mlflow.db', resolved now, so call
-    this in the driver and pass the result on if workers run from another directory.
+    The local default is an absolute 'sqlite:///<cwd>/mlruns/mlflow.db', and a relative sqlite
+    path ('sqlite:///runs/mlflow.db') is made absolute against the current folder, both resolved
+    now: call this in the driver and pass the result on (Ray workers run from other folders).
     """
-    if configured:
-        return configured
-    env = os.environ.get("MLFLOW_TRACKING_URI", "")
-    if env:
-        return env
-    return f"sqlite:///{Path(DEFAULT_DIR, DEFAULT_DB).absolute()}"
+    uri = configured or os.environ.get("MLFLOW_TRACKING_URI", "") or f"sqlite:///{DEFAULT_DIR}/{DEFAULT_DB}"
+    db = sqlite_path(uri)
+    if db is not None and not db.is_absolute():
+        return f"sqlite:///{db.absolute()}"
+    return uri
 
 
 def sqlite_path(uri: str) -> Path | None:

@@ -19,7 +19,11 @@ def test_default_uri_is_env_then_a_sqlite_store_under_mlruns(tmp_path, monkeypat
     assert resolve_tracking_uri("") == f"sqlite:///{tmp_path}/mlruns/mlflow.db"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow.example:5000")
     assert resolve_tracking_uri("") == "http://mlflow.example:5000"
-    assert resolve_tracking_uri("sqlite:///x.db") == "sqlite:///x.db"
+    # relative sqlite paths are fixed now: learner ranks run from Ray's folders, not this one
+    assert resolve_tracking_uri("sqlite:///runs/x.db") == f"sqlite:///{tmp_path}/runs/x.db"
+    assert resolve_tracking_uri("sqlite:////data/x.db") == "sqlite:////data/x.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///y.db")
+    assert resolve_tracking_uri("") == f"sqlite:///{tmp_path}/y.db"
 
 
 def test_default_local_store_works_offline_and_keeps_everything_under_mlruns(tmp_path, monkeypatch):
