@@ -40,7 +40,7 @@ def load_config(schema: type[T], path: str | Path | None = None, overrides: Sequ
     "rollout.temperature"}): unless the file or an override sets it, it takes that key's value, so
     two sections that must agree are written once.
     """
-    from omegaconf import OmegaConf
+    from omegaconf import DictConfig, OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
     try:
@@ -60,6 +60,11 @@ def load_config(schema: type[T], path: str | Path | None = None, overrides: Sequ
         if path is not None:
             explicit = OmegaConf.merge(from_file, explicit)
         merged = OmegaConf.merge(merged, explicit)
+        for item in overrides:  # `key={...}` on the command line replaces a dict, merging cannot clear one
+            key = item.split("=", 1)[0]
+            value = OmegaConf.select(OmegaConf.from_dotlist([item]), key)
+            if isinstance(value, DictConfig):
+                OmegaConf.update(merged, key, value, merge=False)
         for key, source in (derived or {}).items():
             if OmegaConf.select(explicit, key, default=None) is None:
                 OmegaConf.update(merged, key, OmegaConf.select(merged, source), merge=False)

@@ -29,6 +29,7 @@ class Outer:
     steps: int = 3
     inner: Inner = field(default_factory=Inner)
     follower: Follower = field(default_factory=Follower)
+    resources: dict[str, float] = field(default_factory=dict)
 
 
 DERIVED = {"follower.temperature": "inner.temperature"}
@@ -86,3 +87,14 @@ def test_missing_and_malformed_files_are_named(tmp_path):
 
 def test_flatten_gives_dotted_keys():
     assert flatten({"a": {"b": 1, "c": {"d": 2}}, "e": 3}) == {"a.b": 1, "a.c.d": 2, "e": 3}
+
+
+def test_a_dict_on_the_command_line_replaces_the_files_dict_a_dotted_key_adds_to_it(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("resources:\n  gpu_a: 1\n  gpu_b: 2\n")
+    assert load_config(Outer, path).resources == {"gpu_a": 1.0, "gpu_b": 2.0}
+    assert load_config(Outer, path, ["resources={}"]).resources == {}
+    assert load_config(Outer, path, ["resources={cpu: 4}"]).resources == {"cpu": 4.0}
+    assert load_config(Outer, path, ["resources.cpu=4"]).resources == {"gpu_a": 1.0, "gpu_b": 2.0, "cpu": 4.0}
+    with pytest.raises(ConfigError, match="resources.cpu"):
+        load_config(Outer, path, ["resources={cpu: many}"])
