@@ -90,7 +90,7 @@ def _run(cfg: RunConfig, store, latest, model_dir: str, train, heldout, start_st
         job = Job(config=cfg, model_dir=model_dir, train=train, heldout=heldout, pool=pool, progress=board,
                   run_id=tracker.run_id, curriculum=curriculum,
                   init_checkpoint=cfg.resume if cfg.resume not in ("never", "auto") else None)
-        trainer = make_trainer(loop or grpo_loop, job, cfg.learner, storage_path=str(cfg.run_dir / "ray"),
+        trainer = make_trainer(FailFastOnUserError(loop or grpo_loop), job, cfg.learner, storage_path=str(cfg.run_dir / "ray"),
                                name=f"{cfg.name}-learner", env=_worker_env())
         print(f"training {cfg.name}: {len(train)} train / {len(heldout)} held-out samples, model {model_dir}, "
               f"steps {start_step}->{cfg.total_steps}, mode {cfg.mode}; MLflow run {tracker.run_id}", flush=True)
@@ -118,6 +118,30 @@ def _run(cfg: RunConfig, store, latest, model_dir: str, train, heldout, start_st
     latest = store.latest()
     return TrainingSummary(tracker.run_id, tracker.tracking_uri, latest.uri if latest else None,
                            latest.step if latest else 0, last.get("metrics", {}))
+
+
+class FailFastOnUserError:
+    """The learner loop, with a user mistake (e.g. a prompt over rollout.max_prompt_tokens) posted
+    to the progress board before it propagates. Ray Train restarts the worker group on any error,
+    up to learner.max_failures times, and a mistake in the config fails every attempt the same way;
+    the driver raises it as soon as it reads the post instead of waiting out the retries."""
+
+    def __init__(self, loop: Callable):
+        self.loop = loop
+
+    def __call__(self, job) -> Any:
+        import ray
+
+        try:
+            return self.loop(job)
+        except UserError as err:
+            cause = getattr(err, "cause", None)  # a rollout actor's error arrives wrapped by Ray
+            error = cause if isinstance(cause, UserError) else err
+            try:  # wait for the post: the driver must read it before Ray restarts this worker
+                ray.get(job.progress.post.remote({"kind": "user_error", "error": error}), timeout=30)
+            except Exception:  # noqa: BLE001 - the retry path still reports the error at the end
+                pass
+            raise
 
 
 def _worker_env() -> dict[str, str]:

@@ -45,7 +45,8 @@ def summary_line(event: dict[str, Any], total_steps: int) -> str:
 
 def follow(board, is_done: Callable[[], bool], total_steps: int, start_step: int, quiet: bool,
            on_event: Callable[[dict], None] = lambda event: None) -> None:
-    """Print step lines (and a progress bar on a terminal) until `is_done()`."""
+    """Print step lines (and a progress bar on a terminal) until `is_done()`; a user error posted
+    by a learner rank is raised here, ending the run without waiting for Ray Train's retries."""
     from tqdm import tqdm
 
     bar = None if quiet or not sys.stderr.isatty() else tqdm(total=total_steps, initial=start_step,
@@ -54,6 +55,8 @@ def follow(board, is_done: Callable[[], bool], total_steps: int, start_step: int
         while True:
             done = is_done()
             for event in ray.get(board.drain.remote()):
+                if event.get("kind") == "user_error":
+                    raise event["error"]
                 if event.get("kind") == "message":
                     line = event["text"]
                 else:

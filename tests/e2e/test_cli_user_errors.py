@@ -39,3 +39,21 @@ def test_training_again_into_a_finished_run_folder_asks_for_resume(tmp_path):
     result = _stvg("train", cwd=tmp_path)
     assert result.returncode == 2
     assert "already holds checkpoints (latest step 3); pass resume=auto" in result.stderr
+
+
+def test_a_user_error_inside_the_learner_ends_the_run_without_retries(tmp_path, e2e_cache):
+    """A prompt over rollout.max_prompt_tokens is found by the rollout actor, inside learner rank 0.
+    With learner.max_failures=-1 Ray Train would restart the learner forever: the run must end on
+    the first attempt, with the message naming the knob, and the MLflow run marked FAILED."""
+    import mlflow
+
+    result = _stvg("train", "rollout.max_prompt_tokens=64", "learner.max_failures=-1", "total_steps=2",
+                   f"model.cache_dir={e2e_cache}", "tracking.tracking_uri=sqlite:///mlflow.db", "--quiet",
+                   cwd=tmp_path)
+    assert result.returncode == 2, result.stderr[-3000:]
+    last_line = result.stderr.strip().splitlines()[-1]
+    assert "more than rollout.max_prompt_tokens=64" in last_line
+    assert "Traceback" not in result.stderr
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
+    runs = client.search_runs([client.get_experiment_by_name("stvg").experiment_id])
+    assert [run.info.status for run in runs] == ["FAILED"]
