@@ -180,7 +180,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     image = plot_reward_curve([m.step for m in history], [m.value for m in history],
                               {"held-out reward (greedy)": [(0, before["eval/reward_mean"]),
                                                             (grpo.steps, after["eval/reward_mean"])]},
-                              title="reward/mean (GRPO from SFT)")
+                              title="reward/mean (GRPO from SFT)", same_axis=True)
     png = workdir / "reward_curve.png"
     image.save(png)
     tracker = Tracker.start(grpo_cfg.tracking, run_id=grpo.run_id)

@@ -99,10 +99,12 @@ Points = Sequence[tuple[float, float]]
 
 def plot_reward_curve(steps: Sequence[float], rewards: Sequence[float],
                       eval_points: Mapping[str, Points] | Points | None = None,
-                      *, title: str = "reward/mean") -> Image.Image:
+                      *, title: str = "reward/mean", same_axis: bool = False) -> Image.Image:
     """Reward by step (raw, faint; moving average, bold) with evaluation points on a right axis.
 
     eval_points: {"eval/m_tIoU": [(step, value), ...], ...} or one list of (step, value).
+    same_axis: draw the evaluation points on the reward's axis (when they are rewards too, e.g. the
+    held-out reward, so that the two read on one scale).
     Returns a 640x360 RGB image.
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -127,15 +129,16 @@ def plot_reward_curve(steps: Sequence[float], rewards: Sequence[float],
     axes.grid(alpha=0.3)
     if eval_points:
         series = {"eval": eval_points} if not isinstance(eval_points, Mapping) else eval_points
-        right = axes.twinx()
+        right = axes if same_axis else axes.twinx()
         colors = ("tab:orange", "tab:green", "tab:purple", "tab:brown", "tab:pink", "tab:gray", "tab:olive")
         for (name, points), marker, color in zip(series.items(), "osD^v<>", colors):
             points = list(points)
             if points:
                 xs, ys = zip(*points)
                 right.plot(xs, ys, marker=marker, linestyle="--", color=color, label=name)
-        right.set_ylabel("eval")
-        right.legend(loc="lower right", fontsize=8)
+        if not same_axis:
+            right.set_ylabel("eval")
+            right.legend(loc="lower right", fontsize=8)
     if steps.size:
         axes.legend(loc="upper left", fontsize=8)
     figure.tight_layout()

@@ -138,3 +138,21 @@ def test_reward_curve_is_a_640x360_picture_with_the_curve_and_eval_points():
     blue, orange = (31, 119, 180), (255, 127, 14)  # matplotlib's tab:blue and tab:orange
     assert has_color(plain, blue) and not has_color(plain, orange)
     assert has_color(with_eval, orange)
+
+
+def test_reward_curve_can_draw_eval_rewards_on_the_rewards_scale():
+    """The held-out reward 1.0 -> 1.2 against a training reward 1.0 -> 2.0: on one axis the eval line
+    ends far below the curve's top; on its own right axis it would stretch to the top as well."""
+    steps = np.arange(100)
+    rewards = 1.0 + steps / 99
+    points = {"held-out": [(0, 1.0), (99, 1.2)]}
+    blue, orange = (31, 119, 180), (255, 127, 14)
+
+    def top_row(image: np.ndarray, color) -> int:
+        right_half = image[:, 320:600]  # away from the legend (upper left)
+        return int(np.argwhere(np.all(right_half == color, axis=-1))[:, 0].min())
+
+    shared = np.asarray(plot_reward_curve(steps, rewards, points, same_axis=True))
+    twin = np.asarray(plot_reward_curve(steps, rewards, points))
+    assert top_row(shared, orange) - top_row(shared, blue) > 150  # 1.2 sits 80 % of the way down from 2.0 in a ~280-pixel plot
+    assert abs(top_row(twin, orange) - top_row(twin, blue)) < 30
