@@ -24,14 +24,21 @@ log = logging.getLogger("stvg.data")
 def resolve_paths(cfg: RunConfig) -> RunConfig:
     """Relative paths become absolute (Ray workers run in other folders); empty URIs get the run's."""
     run_dir = cfg.run_dir.resolve()
-    checkpoint_uri = cfg.checkpoint.uri or str(run_dir / "checkpoints")
-    if "://" not in checkpoint_uri:
-        checkpoint_uri = str(Path(checkpoint_uri).resolve())
-    model = dataclasses.replace(cfg.model, cache_dir=str(Path(cfg.model.cache_dir).resolve()))
-    if cfg.model.path != "tiny" and "://" not in cfg.model.path:
-        model = dataclasses.replace(model, path=str(Path(cfg.model.path).resolve()))
-    return dataclasses.replace(cfg, output_dir=str(run_dir), model=model,
+    checkpoint_uri = _absolute(cfg.checkpoint.uri or str(run_dir / "checkpoints"))
+    model = dataclasses.replace(cfg.model, cache_dir=_absolute(cfg.model.cache_dir),
+                                path=cfg.model.path if cfg.model.path == "tiny" else _absolute(cfg.model.path))
+    data = dataclasses.replace(cfg.data, **{key: _absolute(getattr(cfg.data, key)) for key in DATA_PATHS})
+    return dataclasses.replace(cfg, output_dir=str(run_dir), model=model, data=data,
                                checkpoint=dataclasses.replace(cfg.checkpoint, uri=checkpoint_uri))
+
+
+DATA_PATHS = ("train_annotations", "heldout_annotations", "video_root", "trajectories_dir", "tracks")
+"""data.* keys that name files or folders: learner ranks build prompts from them in Ray Train's
+own working folder, so a relative path must be fixed in the driver."""
+
+
+def _absolute(path: str) -> str:
+    return str(Path(path).resolve()) if path and "://" not in path else path
 
 
 def prepare_model(cfg: RunConfig) -> str:
