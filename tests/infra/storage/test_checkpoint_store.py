@@ -173,7 +173,9 @@ def test_hand_written_manifest_with_all_files_is_picked_up(backend, tmp_path):
     raw_put(kind, uri, "step-000004/manifest.json", hand_manifest(4, files, {"who": "test"}))
 
     store = open_checkpoints(uri)
-    assert store.latest() == CheckpointRef(f"{store.uri}/step-000004", 4, {"who": "test"})
+    latest = store.latest()
+    assert (latest.uri, latest.step, latest.metadata) == (f"{store.uri}/step-000004", 4, {"who": "test"})
+    assert len(latest.fingerprint) == 16  # a digest of the listed files, for caches of the checkpoint
 
 
 def test_local_manifest_temp_file_left_by_a_crash_is_not_a_checkpoint(tmp_path):
