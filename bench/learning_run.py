@@ -159,20 +159,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     sft_cfg, grpo_overrides = configs(args, data, workdir)
     heldout = prepare_data(sft_cfg)[1][: args.eval_samples]
 
-    mark = time.perf_counter()
-    sft = run_sft(sft_cfg)
-    times["sft"] = time.perf_counter() - mark
-    mark = time.perf_counter()
-    before = with_ray(evaluate_checkpoint, sft.checkpoint_uri, sft_cfg, heldout, 2)
-    times["eval_before"] = time.perf_counter() - mark
+    def timed(stage: str, fn, *fn_args):
+        mark = time.perf_counter()
+        try:
+            return fn(*fn_args)
+        finally:
+            times[stage] = time.perf_counter() - mark
 
+    sft = timed("sft", run_sft, sft_cfg)
+    before = timed("eval_before", with_ray, evaluate_checkpoint, sft.checkpoint_uri, sft_cfg, heldout, 2)
     grpo_cfg = load_run_config(resolve("learning-grpo"), [*grpo_overrides, f"model.path={sft.checkpoint_uri}"])
-    mark = time.perf_counter()
-    grpo = run_training(grpo_cfg)
-    times["grpo"] = time.perf_counter() - mark
-    mark = time.perf_counter()
-    after = with_ray(evaluate_checkpoint, grpo.checkpoint_uri, grpo_cfg, heldout, 2)
-    times["eval_after"] = time.perf_counter() - mark
+    grpo = timed("grpo", run_training, grpo_cfg)
+    after = timed("eval_after", with_ray, evaluate_checkpoint, grpo.checkpoint_uri, grpo_cfg, heldout, 2)
     times["total"] = time.perf_counter() - started
 
     client = MlflowClient(tracking_uri=grpo.tracking_uri)
