@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("infra.cli.train", "run GRPO training from a config"),
     "sft": ("infra.cli.sft", "supervised fine-tuning on ground-truth answers"),
     "eval": ("infra.cli.eval", "run a checkpoint over a split and score it"),
+    "upload": ("infra.cli.upload", "put a local model or dataset folder under s3:// for multi-node runs"),
     "submit": ("infra.cli.submit", "submit a training run to Kubernetes as a RayJob"),
     "status": ("infra.cli.status", "list runs and their state"),
 }
@@ -61,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     parse = parser.parse_intermixed_args if getattr(module, "INTERMIXED_ARGS", False) else parser.parse_args
     args = parse(rest)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    for chatty in ("botocore", "boto3", "s3transfer", "urllib3"):  # "found credentials ..." on every client
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     try:
         return int(module.run(args) or 0)
     except UserError as err:

@@ -159,3 +159,69 @@ def load_synthetic(out_dir: str | Path) -> list[GroundingSample]:
     samples = read_annotations("hcstvg-v2", out / ANNOTATIONS, video_root=out / VIDEOS, tracks=out / TRACKS)
     return [dataclasses.replace(s, dataset="synthetic") for s in samples]
 
+
+
+# ---- synthetic datasets named by URI ------------------------------------------------------------
+# A run's synthetic split is identified by its generator settings, not by a folder: its samples name
+# their videos `synthetic://<key>/videos/<name>`, and every node that decodes one generates the set
+# once into its own cache (rollout.video_cache), byte-identical to the driver's. Nothing is copied
+# between nodes, and no storage needs configuring for the demo on a multi-node cluster.
+
+SCHEME = "synthetic://"
+
+
+@dataclass(frozen=True)
+class SyntheticSettings:
+    """Generator settings of a synthetic split; `key` names it in URIs and cache folders."""
+
+    videos: int
+    seed: int
+    width: int = 160
+    height: int = 120
+    fps: float = 5.0
+
+    @property
+    def key(self) -> str:
+        return f"videos{self.videos}-seed{self.seed}-w{self.width}-h{self.height}-fps{self.fps:g}"
+
+    @classmethod
+    def from_key(cls, key: str) -> "SyntheticSettings":
+        import re
+
+        match = re.fullmatch(r"videos(\d+)-seed(-?\d+)-w(\d+)-h(\d+)-fps([0-9.]+)", key)
+        if match is None:
+            raise UserError(f"{SCHEME}{key}: not a synthetic dataset key (videosN-seedS-wW-hH-fpsF)")
+        videos, seed, width, height, fps = match.groups()
+        return cls(int(videos), int(seed), int(width), int(height), float(fps))
+
+
+def synthetic_dataset(settings: SyntheticSettings, root: str | Path, progress: bool = False) -> Path:
+    """The folder of the synthetic split `settings` under `root`, generated once on this node."""
+    from infra.cache import build_once
+
+    return build_once(Path(root) / settings.key, ANNOTATIONS,
+                      lambda staging: generate(staging, settings.videos, settings.seed, width=settings.width,
+                                               height=settings.height, fps=settings.fps, progress=progress))
+
+
+def load_synthetic_split(settings: SyntheticSettings, root: str | Path,
+                         progress: bool = False) -> list[GroundingSample]:
+    """The samples of a synthetic split (generated under `root` if needed), their videos named by
+    `synthetic://` URIs that any node can resolve."""
+    import dataclasses
+
+    folder = synthetic_dataset(settings, root, progress)
+    return [dataclasses.replace(s, video=f"{SCHEME}{settings.key}/{VIDEOS}/{Path(s.video).name}")
+            for s in load_synthetic(folder)]
+
+
+def synthetic_video(uri: str, root: str | Path) -> Path:
+    """The local file of `synthetic://<key>/videos/<name>`, its dataset generated under `root` first."""
+    key, _, relative = uri[len(SCHEME):].partition("/")
+    folder, _, name = relative.partition("/")
+    if folder != VIDEOS or not name or "/" in name:
+        raise UserError(f"{uri}: a synthetic video URI looks like {SCHEME}<key>/{VIDEOS}/<name>")
+    path = synthetic_dataset(SyntheticSettings.from_key(key), root) / VIDEOS / name
+    if not path.is_file():
+        raise UserError(f"{uri}: the synthetic dataset has no video {name!r}")
+    return path

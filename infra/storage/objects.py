@@ -10,7 +10,7 @@ import shutil
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Protocol, Sequence
+from typing import Callable, Iterable, Protocol, Sequence
 
 from infra.errors import UserError
 from infra.storage.uris import check_key, parse_location
@@ -37,11 +37,12 @@ class ObjectStore(Protocol):
     uri: str
     """The root, e.g. 's3://bucket/prefix' or '/abs/dir'."""
 
-    def put_files(self, items: Sequence[tuple[Path, str]]) -> None:
-        """Upload each (local file, key). An object appears whole or not at all."""
+    def put_files(self, items: Sequence[tuple[Path, str]], progress: Callable[[int], None] | None = None) -> None:
+        """Upload each (local file, key). An object appears whole or not at all. `progress(n)` as for get_files."""
 
-    def get_files(self, items: Sequence[tuple[str, Path]]) -> None:
-        """Download each (key, local file), creating parent directories."""
+    def get_files(self, items: Sequence[tuple[str, Path]], progress: Callable[[int], None] | None = None) -> None:
+        """Download each (key, local file), creating parent directories; `progress(n)` is called as
+        bytes arrive (from transfer threads), for progress lines on large downloads."""
 
     def list(self, prefix: str = "") -> dict[str, int]:
         """Every key starting with `prefix` (all of them when empty) -> its size in bytes."""
@@ -72,7 +73,7 @@ class LocalStore:
     def _path(self, key: str) -> Path:
         return self.root.joinpath(*check_key(key).split("/"))
 
-    def put_files(self, items: Sequence[tuple[Path, str]]) -> None:
+    def put_files(self, items: Sequence[tuple[Path, str]], progress: Callable[[int], None] | None = None) -> None:
         for src, key in items:
             dst = self._path(key)
             tmp = dst.with_name(f".{dst.name}{_TMP_MARK}{uuid.uuid4().hex[:8]}")
@@ -83,14 +84,18 @@ class LocalStore:
             except OSError as err:
                 tmp.unlink(missing_ok=True)
                 raise UserError(f"cannot write {dst} in {self.uri!r}: {err.strerror or err}") from None
+            if progress is not None:
+                progress(dst.stat().st_size)
 
-    def get_files(self, items: Sequence[tuple[str, Path]]) -> None:
+    def get_files(self, items: Sequence[tuple[str, Path]], progress: Callable[[int], None] | None = None) -> None:
         for key, dst in items:
             src = self._path(key)
             if not src.is_file():
                 raise UserError(f"{self.uri}/{key} does not exist")
             Path(dst).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(src, dst)
+            if progress is not None:
+                progress(Path(dst).stat().st_size)
 
     def list(self, prefix: str = "") -> dict[str, int]:
         if not self.root.is_dir():

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 from infra.errors import UserError
 from infra.storage.objects import TransferSettings
@@ -44,30 +44,39 @@ class S3Store:
 
     # --- ObjectStore ------------------------------------------------------------------------
 
-    def put_files(self, items: Sequence[tuple[Path, str]]) -> None:
+    def put_files(self, items: Sequence[tuple[Path, str]], progress: Callable[[int], None] | None = None) -> None:
+        subscribers = [_progress_subscriber(progress)] if progress is not None else None
         with self._errors(), self._manager() as manager:
-            futures = [manager.upload(str(src), self.bucket, self._key(key)) for src, key in items]
+            futures = [manager.upload(str(src), self.bucket, self._key(key), subscribers=subscribers)
+                       for src, key in items]
             for future in futures:
                 future.result()
 
-    def get_files(self, items: Sequence[tuple[str, Path]]) -> None:
+    def get_files(self, items: Sequence[tuple[str, Path]], progress: Callable[[int], None] | None = None) -> None:
         for _, dst in items:
             Path(dst).parent.mkdir(parents=True, exist_ok=True)
+        subscribers = [_progress_subscriber(progress)] if progress is not None else None
         with self._manager() as manager:
-            futures = [(key, manager.download(self.bucket, self._key(key), str(dst))) for key, dst in items]
+            futures = [(key, manager.download(self.bucket, self._key(key), str(dst), subscribers=subscribers))
+                       for key, dst in items]
             for key, future in futures:
                 with self._errors(key):
                     future.result()
 
     def list(self, prefix: str = "") -> dict[str, int]:
+        return {key: size for key, (size, _) in self.describe(prefix).items()}
+
+    def describe(self, prefix: str = "") -> dict[str, tuple[int, str]]:
+        """Every key starting with `prefix` -> (size in bytes, ETag): the ETag changes when an object
+        is rewritten, even at the same size, so node caches of S3 folders can key on it."""
         root = f"{self.prefix}/" if self.prefix else ""
-        out: dict[str, int] = {}
+        out: dict[str, tuple[int, str]] = {}
         with self._errors():
             pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket,
                                                                         Prefix=root + prefix)
             for page in pages:
                 for obj in page.get("Contents", ()):
-                    out[obj["Key"][len(root):]] = obj["Size"]
+                    out[obj["Key"][len(root):]] = (obj["Size"], str(obj.get("ETag", "")).strip('"'))
         return out
 
     def delete(self, keys: Iterable[str]) -> None:
@@ -139,3 +148,14 @@ class S3Store:
             raise UserError(f"S3 error on {where}: {code} {message}") from None
         except bx.BotoCoreError as err:
             raise UserError(f"S3 error on {where}: {err}") from None
+
+
+def _progress_subscriber(callback: Callable[[int], None]):
+    """An s3transfer subscriber passing every chunk's byte count to `callback` (from its threads)."""
+    from s3transfer.subscribers import BaseSubscriber
+
+    class Progress(BaseSubscriber):
+        def on_progress(self, future, bytes_transferred, **kwargs):  # noqa: ARG002 - s3transfer's signature
+            callback(bytes_transferred)
+
+    return Progress()

@@ -21,3 +21,12 @@ def synth_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def gradient_video(tmp_path_factory) -> Path:
     return write_gradient_video(tmp_path_factory.mktemp("video") / "gradient.mp4")
+
+
+@pytest.fixture
+def s3_endpoint():
+    """moto's S3 server on 127.0.0.1 with fake credentials in the environment (this test only)."""
+    from tests.infra._servers import s3_server
+
+    with s3_server() as endpoint:
+        yield endpoint
