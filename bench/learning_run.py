@@ -97,7 +97,7 @@ def evaluate_checkpoint(uri: str, cfg, samples, workers: int) -> dict[str, float
     (trainer.evaluation), plus each reward term's mean (eval/term/<name>)."""
     from rollout.pool import RolloutPool
     from trainer.evaluation import run_evaluation
-    from trainer.preparation import checkpoint_model
+    from rollout.models.source import checkpoint_model
     from trainer.sft import term_means
 
     model_dir = checkpoint_model(uri, Path(cfg.model.cache_dir))

@@ -1,9 +1,12 @@
 """The reward client the training loop calls: in-process scoring or reward servers over HTTP.
 
 `build_reward_client(cfg)` returns a RewardScorer. mode="local" calls rewards.score_batch in this
-process; mode="http" sends batches to `stvg serve-rewards` servers (docs/reward-server.md). The
-mode is explicit: an http client whose servers are all down raises RewardServiceError, it never
-falls back to local scoring (that would silently change where the CPU time goes, and hide outages).
+process; mode="http" sends batches to `stvg serve-rewards` servers (docs/reward-server.md);
+mode="auto" (the default) is decided once, in the driver, by `resolve_reward_mode`: http to the
+servers listed in $STVG_REWARD_URL when it is set (the Helm chart sets it on every Ray pod when it
+deploys reward servers), local otherwise. Once decided, the mode is explicit: an http client whose
+servers are all down raises RewardServiceError, it never falls back to local scoring (that would
+silently change where the CPU time goes, and hide outages).
 
 HTTP behaviour, per score() call:
 - completions are cut into batches of `batch_size`, sent concurrently (up to 4 in flight per URL)
@@ -39,7 +42,9 @@ from rewards import TASKS, RewardResult, score_batch
 
 log = logging.getLogger(__name__)
 
-MODES = ("local", "http")
+MODES = ("auto", "local", "http")
+URL_ENV = "STVG_REWARD_URL"
+"""Comma-separated base URLs of the deployed reward servers (set by the Helm chart)."""
 _IN_FLIGHT_PER_URL = 4
 _DEADLINE_SLACK_S = 1.0
 
@@ -56,10 +61,12 @@ class RewardRequestError(UserError):
 class RewardClientConfig:
     """How the training loop gets rewards: in-process, or from reward servers over HTTP."""
 
-    mode: str = "local"
-    """"local": score in this process with rewards.score_batch; "http": call reward servers at `urls`."""
+    mode: str = "auto"
+    """"local": score in this process with rewards.score_batch; "http": call reward servers at `urls`;
+    "auto": http to the servers in $STVG_REWARD_URL (comma-separated) when it is set, else local."""
     urls: list[str] = field(default_factory=list)
-    """Base URLs of reward servers for mode=http, e.g. ["http://rewards.ns.svc:8000"]."""
+    """Base URLs of reward servers for mode=http, e.g. ["http://rewards.ns.svc:8000"] (mode=auto
+    takes them from $STVG_REWARD_URL)."""
     token_env: str = "STVG_REWARD_TOKEN"
     """Environment variable holding the bearer token (the token itself never goes in a config).
     Unset or empty: requests carry no Authorization header."""
@@ -109,8 +116,24 @@ class RewardScorer(Protocol):
         """Release connections and threads."""
 
 
+def resolve_reward_mode(cfg: RewardClientConfig) -> RewardClientConfig:
+    """mode=auto made explicit: http to $STVG_REWARD_URL's servers when that is set, else local."""
+    if cfg.mode != "auto":
+        return cfg
+    import dataclasses
+
+    urls = [url.strip() for url in os.environ.get(URL_ENV, "").split(",") if url.strip()]
+    if not urls:
+        return dataclasses.replace(cfg, mode="local")
+    try:
+        return dataclasses.replace(cfg, mode="http", urls=urls)
+    except ConfigError as err:
+        raise ConfigError(f"${URL_ENV}={os.environ[URL_ENV]!r}: {err}") from None
+
+
 def build_reward_client(cfg: RewardClientConfig) -> RewardScorer:
     """The scorer `cfg.mode` asks for (no fallback from http to local)."""
+    cfg = resolve_reward_mode(cfg)
     if cfg.mode == "local":
         return LocalRewardScorer(cfg.weights)
     return HttpRewardScorer(cfg)

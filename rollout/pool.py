@@ -26,6 +26,7 @@ from typing import Any, Iterable, Optional, Sequence
 from infra.data.sample import GroundingSample
 from rollout.config import RolloutConfig
 from rollout.engines import SamplingConfig
+from rollout.models.source import ModelSource, as_model_source
 from rollout.prompting import PromptOptions
 from rollout.types import RolloutBatch
 from rollout.worker import PromptRequest, PromptResult, RolloutWorker
@@ -48,12 +49,14 @@ class _Slot:
 
 
 class RolloutPool:
-    def __init__(self, model_dir: str, config: RolloutConfig):
+    def __init__(self, model: ModelSource | str, config: RolloutConfig):
+        """`model`: where the actors load the model from, each on its own node (a ModelSource, or
+        a local folder for single-machine tools and tests)."""
         import ray
 
         if not ray.is_initialized():
             raise RuntimeError("RolloutPool needs Ray: call ray.init() (or run inside a Ray job) first")
-        self.model_dir = str(model_dir)
+        self.model = as_model_source(model)
         self.config = config
         self._restarts = 0
         self._version = 0
@@ -65,7 +68,8 @@ class RolloutPool:
             ray.get([slot.actor.stats.remote() for slot in self._slots])
         except Exception as err:
             self.shutdown()
-            raise RuntimeError(f"rollout workers could not start from model {self.model_dir!r}: {err}") from None
+            raise RuntimeError(f"rollout workers could not start from model {self.model.describe()}: "
+                               f"{_unwrap(err)}") from None
 
     # --- public API ---------------------------------------------------------------------------
 
@@ -223,7 +227,7 @@ class RolloutPool:
         if self.config.resources_per_worker:
             options["resources"] = dict(self.config.resources_per_worker)
         actor_class = ray.remote(RolloutWorker)
-        return actor_class.options(**options).remote(self.model_dir, self.config, f"worker{index}.{generation}")
+        return actor_class.options(**options).remote(self.model, self.config, f"worker{index}.{generation}")
 
     def _replace(self, slot: _Slot, generation: int) -> None:
         """Start a new actor in `slot` at the pool's current weights, unless the actor of

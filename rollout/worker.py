@@ -16,6 +16,7 @@ from infra.data.sample import GroundingSample
 from rollout.config import RolloutConfig
 from rollout.engines import SamplingConfig, make_engine
 from rollout.models import get_family
+from rollout.models.source import ModelSource, as_model_source
 from rollout.prompting import PromptOptions, PromptSettings, build_prompt_inputs
 from rollout.types import Completion, PromptInputs
 from rollout.video_cache import VideoCache
@@ -49,10 +50,12 @@ class PromptResult:
 class RolloutWorker:
     """generate / update_weights / stats: everything the pool asks of a rollout actor."""
 
-    def __init__(self, model_dir: str, config: RolloutConfig, name: str = ""):
+    def __init__(self, model: ModelSource | str, config: RolloutConfig, name: str = ""):
         _quiet_transformers()
         self.config = config
         self.name = name or f"pid{os.getpid()}"
+        # Fetched (or built) on this actor's own node, once per node (rollout.models.source).
+        model_dir = as_model_source(model).local_dir()
         self.family = get_family(config.model_family)
         self.processor = self.family.load_processor(model_dir)
         self.engine = make_engine(config.engine, model_dir, family=self.family, processor=self.processor,

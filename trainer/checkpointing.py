@@ -22,11 +22,10 @@ from typing import Any, Optional
 import numpy as np
 import torch
 
-from infra.storage.checkpoints import CheckpointRef, CheckpointStore
+from infra.storage.checkpoints import HF_DIR, CheckpointRef, CheckpointStore, open_checkpoint_uri  # noqa: F401 - re-exported
 from trainer.learner.distribute import all_gather_objects
 
 STATE_FILE = "trainer_state.json"
-HF_DIR = "hf"
 
 
 @dataclass
@@ -96,27 +95,6 @@ def restore_checkpoint(learner, store: CheckpointStore, ref: CheckpointRef, stag
     if _local_rank() == 0:
         shutil.rmtree(folder, ignore_errors=True)
     return state
-
-
-def open_checkpoint_uri(uri: str, **store_options) -> tuple[CheckpointStore, CheckpointRef]:
-    """A checkpoint named by URI: `<root>/step-000120`, or a store root (its latest checkpoint)."""
-    from infra.errors import UserError
-    from infra.storage import open_checkpoints
-    from infra.storage.checkpoints import step_dir
-
-    root, _, leaf = uri.rstrip("/").rpartition("/")
-    if leaf.startswith("step-") and leaf[5:].isdigit():
-        store = open_checkpoints(root, keep_last=0, **store_options)
-        step = int(leaf[5:])
-        ref = store.get(step)
-        if ref is None:
-            raise UserError(f"checkpoint {uri} is not complete (no valid manifest) or does not exist")
-        return store, ref
-    store = open_checkpoints(uri, keep_last=0, **store_options)
-    ref = store.latest()
-    if ref is None:
-        raise UserError(f"no complete checkpoint under {uri} (expected {uri}/{step_dir(0)[:5]}NNNNNN/manifest.json)")
-    return store, ref
 
 
 def read_state(store: CheckpointStore, ref: CheckpointRef) -> TrainState:

@@ -23,6 +23,7 @@ import math
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
+from infra.data.dataset_cache import DatasetCacheFile, beside, cache_file
 from infra.data.sample import GroundingSample
 from infra.errors import UserError
 from rollout.curriculum import CurriculumPlan
@@ -37,32 +38,34 @@ ARTIFACT_DIR = "curation"
 
 
 def curate_training_data(cfg: RunConfig, pool, train: Sequence[GroundingSample], tracker,
-                         model_dir: str) -> tuple[list[GroundingSample], Optional[CurriculumPlan]]:
+                         model) -> tuple[list[GroundingSample], Optional[CurriculumPlan]]:
     """(the training split to train on, the curriculum plan): `train` itself and no plan when
     curation is off; else the samples reflection kept and, with the curriculum on, their plan."""
     cur = cfg.curation
     if not cur.enabled:
         return list(train), None
-    from trainer.preparation import annotation_files
-
-    difficulty_file = Path(cur.difficulty_file) if cur.difficulty_file else \
-        difficulty_path(annotation_files(cfg)["train"])
-    model = model_identity(cfg, model_dir)
+    difficulty_cache = _difficulty_cache(cfg)
+    identity = model_identity(cfg, model)
     ask = _PoolQuestions(pool, cfg)
     kept, dropped = list(train), []
     if cur.reflection:
-        scores = load_or_ask(train, ask.reflection_scores, reflection_path(difficulty_file), model=model,
-                             k=cur.reflection_rollouts, task=cur.task, batch_size=cur.batch_size)
+        with difficulty_cache.sibling(reflection_path(difficulty_cache.path).name).synced() as path:
+            scores = load_or_ask(train, ask.reflection_scores, path, model=identity, k=cur.reflection_rollouts,
+                                 task=cur.task, batch_size=cur.batch_size)
         kept, dropped = reflect_boundaries(train, lambda batch: [scores[s.id] for s in batch],
                                            cur.reflection_threshold, batch_size=max(len(train), 1))
-    difficulty = load_or_estimate(kept, ask.completions, cur.rollouts, difficulty_file, model=model, task=cur.task,
-                                  batch_size=cur.batch_size, progress=not cfg.quiet) if kept else {}
+    difficulty = {}
+    if kept:
+        with difficulty_cache.synced() as path:
+            difficulty = load_or_estimate(kept, ask.completions, cur.rollouts, path, model=identity, task=cur.task,
+                                          batch_size=cur.batch_size, progress=not cfg.quiet)
     counts = curation_counts(len(train), kept, difficulty, cfg.curriculum.difficulty_threshold)
     tracker.log_metrics({k: v for k, v in counts.as_metrics().items() if not math.isnan(v)}, step=0)
-    _log_drop_list(tracker, cfg, dropped, difficulty_file)
+    _log_drop_list(tracker, cfg, dropped, difficulty_cache.path)
+    where = difficulty_cache.remote.rpartition("/")[0] if difficulty_cache.remote else difficulty_cache.path.parent
     print(f"curation: {counts.samples_in} samples, {counts.reflection_kept} kept by boundary reflection "
           f"({len(dropped)} dropped), {counts.hard} of {counts.scored} hard (difficulty >= "
-          f"{cfg.curriculum.difficulty_threshold}); scores in {difficulty_file.parent}", flush=True)
+          f"{cfg.curriculum.difficulty_threshold}); scores in {where}", flush=True)
     if not kept:
         raise UserError(f"boundary reflection dropped all {len(train)} training samples (curation."
                         f"reflection_threshold={cur.reflection_threshold}); raise the threshold or set "
@@ -71,11 +74,23 @@ def curate_training_data(cfg: RunConfig, pool, train: Sequence[GroundingSample],
     return kept, plan
 
 
-def model_identity(cfg: RunConfig, model_dir: str) -> str:
-    """What the stored scores were computed with: the model and the frames it is shown."""
-    model = f"tiny:{Path(model_dir).name}" if cfg.model.path == "tiny" else cfg.model.path
+def _difficulty_cache(cfg: RunConfig) -> DatasetCacheFile:
+    """curation.difficulty_file, or `<stem>.difficulty.json` beside the training annotations, in the
+    dataset's own storage (infra.data.dataset_cache): computed once across pods and reruns."""
+    from trainer.preparation import annotation_files
+
+    if cfg.curation.difficulty_file:
+        return cache_file(cfg.curation.difficulty_file, cfg.model.cache_dir)
+    annotations = annotation_files(cfg)["train"]
+    return beside(annotations, difficulty_path(annotations.local).name, cfg.model.cache_dir)
+
+
+def model_identity(cfg: RunConfig, model) -> str:
+    """What the stored scores were computed with: the model (rollout.models.source.ModelSource, its
+    contents' fingerprint when known) and the frames it is shown."""
+    name = f"{model.describe()}#{model.fingerprint[:16]}" if model.fingerprint else model.describe()
     r = cfg.rollout
-    return f"{model}|fps={r.fps:g},max_frames={r.max_frames},max_long_side={r.max_long_side}"
+    return f"{name}|fps={r.fps:g},max_frames={r.max_frames},max_long_side={r.max_long_side}"
 
 
 class _PoolQuestions:

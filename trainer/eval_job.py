@@ -15,7 +15,8 @@ from typing import Optional
 
 from infra.errors import UserError
 from trainer.config import RunConfig
-from trainer.preparation import prepare_data, prepare_model, resolve_paths
+from trainer.preparation import prepare_data, resolve_model, resolve_paths
+from trainer.reachability import check_reachable
 
 
 def run_eval(cfg: RunConfig, checkpoint: Optional[str], split: str, out_dir: Optional[str], *,
@@ -28,18 +29,19 @@ def run_eval(cfg: RunConfig, checkpoint: Optional[str], split: str, out_dir: Opt
     if checkpoint:
         cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, path=checkpoint))
     cfg = resolve_paths(cfg)
-    model_dir = prepare_model(cfg)
+    model = resolve_model(cfg)
     train, heldout = prepare_data(cfg)
     samples = {"heldout": heldout, "train": train}[split]
     if cfg.eval.max_samples:
         samples = samples[: cfg.eval.max_samples]
     if not samples:
         raise UserError(f"the {split} split is empty (set data.heldout_annotations or data.synthetic_heldout_videos)")
+    check_reachable(cfg, model, samples)
     out = Path(out_dir) if out_dir else cfg.run_dir / "eval" / split
     out.mkdir(parents=True, exist_ok=True)
     started = start_ray(cfg)
     try:
-        pool = RolloutPool(model_dir, cfg.rollout)
+        pool = RolloutPool(model, cfg.rollout)
         try:
             common = dict(task=cfg.task, source=cfg.data.source, max_new_tokens=cfg.rollout.max_new_tokens,
                           temperature=cfg.eval.temperature, seed=cfg.seed)
@@ -57,7 +59,7 @@ def run_eval(cfg: RunConfig, checkpoint: Optional[str], split: str, out_dir: Opt
     _write_jsonl(out / "predictions.jsonl", result.predictions)
     _write_jsonl(out / "completions.jsonl", result.completions)
     strategy = {"decompose": decompose, "assemble": assemble}
-    (out / "metrics.json").write_text(json.dumps({"model": model_dir, "split": split, "samples": len(samples),
+    (out / "metrics.json").write_text(json.dumps({"model": model.describe(), "split": split, "samples": len(samples),
                                                   "strategy": strategy, "metrics": result.metrics,
                                                   **result.report.to_dict()}, indent=1))
     print(result.report.table())

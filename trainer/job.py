@@ -1,7 +1,10 @@
 """The driver of a training run (`stvg train`; the RayJob entrypoint on Kubernetes).
 
-It prepares the model and data, starts (or joins) Ray, opens the MLflow run, creates the rollout
-pool, and runs the GRPO loop on the learner ranks with Ray Train, printing one line per step.
+It resolves the model's source and reads the data, checks that everything other nodes will read or
+write is reachable from them (trainer.reachability), starts (or joins) Ray, opens the MLflow run,
+creates the rollout pool, and runs the GRPO loop on the learner ranks with Ray Train. It is the
+only process that talks to MLflow: learner rank 0 posts metrics, pictures and lines to a board on
+this node (trainer.progress), which the driver logs and prints.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from typing import Any, Callable, Optional
 from infra.config import to_dict
 from infra.errors import UserError
 from trainer.config import RunConfig
-from trainer.preparation import prepare_data, prepare_model, resolve_paths
+from trainer.preparation import prepare_data, resolve_model, resolve_paths
+from trainer.reachability import check_reachable
 
 log = logging.getLogger("stvg.train")
 
@@ -51,13 +55,14 @@ def run_training(cfg: RunConfig, loop: Optional[Callable] = None) -> TrainingSum
         raise UserError(f"the latest checkpoint is at step {start_step} and total_steps={cfg.total_steps}: "
                         "nothing left to do; raise total_steps to train further")
 
-    model_dir = prepare_model(cfg)
+    model = resolve_model(cfg)
     train, heldout = prepare_data(cfg)
     if not train:
         raise UserError("the training split is empty")
+    check_reachable(cfg, model, [*train, *heldout])
     started_ray = start_ray(cfg)
     try:
-        return _run(cfg, store, latest, model_dir, train, heldout, start_step, loop)
+        return _run(cfg, store, latest, model, train, heldout, start_step, loop)
     finally:
         if started_ray:
             import ray
@@ -65,7 +70,7 @@ def run_training(cfg: RunConfig, loop: Optional[Callable] = None) -> TrainingSum
             ray.shutdown()
 
 
-def _run(cfg: RunConfig, store, latest, model_dir: str, train, heldout, start_step: int,
+def _run(cfg: RunConfig, store, latest, model, train, heldout, start_step: int,
          loop: Optional[Callable]) -> TrainingSummary:
     import ray
 
@@ -74,7 +79,8 @@ def _run(cfg: RunConfig, store, latest, model_dir: str, train, heldout, start_st
     from trainer.curate_job import curate_training_data
     from trainer.learner.ray_train import make_trainer
     from trainer.loop import Job, grpo_loop
-    from trainer.progress import ProgressBoard, follow
+    from trainer.pictures import log_reward_curve
+    from trainer.progress import follow, start_board
 
     run_id = (latest.metadata.get("mlflow_run_id") if latest is not None else None) or None
     tracker = Tracker.start(dataclasses.replace(cfg.tracking, run_name=cfg.tracking.run_name or cfg.name),
@@ -83,16 +89,16 @@ def _run(cfg: RunConfig, store, latest, model_dir: str, train, heldout, start_st
     cfg = dataclasses.replace(cfg, tracking=dataclasses.replace(cfg.tracking, tracking_uri=tracker.tracking_uri))
     tracker.log_config(to_dict(cfg))
     status = "FAILED"
-    pool = RolloutPool(model_dir, cfg.rollout)
-    board = ProgressBoard.remote()
+    pool = RolloutPool(model, cfg.rollout)
+    board = start_board()
     try:
-        train, curriculum = curate_training_data(cfg, pool, train, tracker, model_dir)  # VideoTG-R1, when on
-        job = Job(config=cfg, model_dir=model_dir, train=train, heldout=heldout, pool=pool, progress=board,
+        train, curriculum = curate_training_data(cfg, pool, train, tracker, model)  # VideoTG-R1, when on
+        job = Job(config=cfg, model=model, train=train, heldout=heldout, pool=pool, progress=board,
                   run_id=tracker.run_id, curriculum=curriculum,
                   init_checkpoint=cfg.resume if cfg.resume not in ("never", "auto") else None)
         trainer = make_trainer(FailFastOnUserError(loop or grpo_loop), job, cfg.learner, storage_path=str(cfg.run_dir / "ray"),
                                name=f"{cfg.name}-learner", env=_worker_env())
-        print(f"training {cfg.name}: {len(train)} train / {len(heldout)} held-out samples, model {model_dir}, "
+        print(f"training {cfg.name}: {len(train)} train / {len(heldout)} held-out samples, model {model.describe()}, "
               f"steps {start_step}->{cfg.total_steps}, mode {cfg.mode}; MLflow run {tracker.run_id}", flush=True)
         last: dict[str, Any] = {}
         outcome: dict[str, Any] = {}
@@ -105,9 +111,12 @@ def _run(cfg: RunConfig, store, latest, model_dir: str, train, heldout, start_st
 
         thread = threading.Thread(target=fit, name="ray-train-fit", daemon=True)
         thread.start()
-        follow(board, lambda: not thread.is_alive(), cfg.total_steps, start_step, cfg.quiet, on_event=last.update)
+        follow(board, lambda: not thread.is_alive(), cfg.total_steps, start_step, cfg.quiet, tracker,
+               on_event=last.update)
         if "error" in outcome:
             raise _explain(outcome["error"])
+        if loop is None:  # a GRPO run: its whole reward curve, resumed parts included
+            log_reward_curve(tracker)
         status = "FINISHED"
     except KeyboardInterrupt:
         status = "KILLED"

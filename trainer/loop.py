@@ -24,7 +24,6 @@ from typing import Any, Optional
 import torch
 
 from infra.config import to_dict
-from infra.tracking import Tracker
 from rewards.client import build_reward_client
 from rollout.engines import SamplingConfig
 from trainer.checkpointing import TrainState, open_checkpoint_uri, restore_checkpoint, save_checkpoint
@@ -33,6 +32,7 @@ from trainer.evaluation import run_evaluation
 from trainer.experience import make_experience
 from trainer.learner.distribute import scatter_items
 from trainer.learner.learner import Learner
+from trainer.progress import RunLog
 from trainer.rollouts import RolloutSource
 from trainer.sampler import PromptSampler
 
@@ -45,13 +45,16 @@ class Job:
 
     config: RunConfig
     """Resolved run config: absolute paths, tracking URI and checkpoint URI filled in."""
-    model_dir: str
+    model: Any
+    """Where the model comes from (rollout.models.source.ModelSource); each rank fetches or builds
+    it on its own node with `model.local_dir()`."""
     train: list
     heldout: list
     pool: Any
     progress: Any
+    """The driver's ProgressBoard: rank 0 reports metrics, pictures and lines there (trainer.progress)."""
     run_id: str
-    """The MLflow run the driver started (or resumed); rank 0 appends to it."""
+    """The MLflow run the driver started (or resumed), stored in checkpoints for resuming."""
     init_checkpoint: Optional[str] = None
     """resume=<uri>: a checkpoint of another run to start from when this run has none yet."""
     curriculum: Any = None
@@ -71,14 +74,16 @@ class StepTimer:
 
 def grpo_loop(job: Job) -> None:
     cfg = job.config
-    learner = Learner(job.model_dir, cfg.learner, cfg.grpo)
+    learner = Learner(job.model.local_dir(), cfg.learner, cfg.grpo)
     rank, world = learner.rank, learner.world_size
     store, staging = cfg.checkpoint.open(), cfg.run_dir / "staging"
     state = resume_state(learner, store, staging, job)
     lead = rank == 0
     if lead:
         rewards = build_reward_client(cfg.reward)
-        tracker = Tracker.start(cfg.tracking, run_id=job.run_id)
+        tracker = RunLog(job.progress, cfg.tracking)
+        if state.step > 0:
+            tracker.message(f"resuming at step {state.step} from the latest complete checkpoint")
         rollouts = RolloutSource(
             job.pool, job.train, PromptSampler(len(job.train), cfg.seed), prompts_per_step=cfg.prompts_per_step,
             group_size=cfg.grpo.group_size, task=cfg.task, seed=cfg.seed, prefetch=cfg.mode == "async",
@@ -109,19 +114,16 @@ def grpo_loop(job: Job) -> None:
             metrics.update(timer.seconds)
             if due(state.step, cfg.eval.every_n_steps, cfg.total_steps, cfg.eval.at_end):
                 metrics.update(_evaluate(job, cfg))
-            tracker.log_metrics(metrics, state.step)
-            if cfg.tracking.num_images and tracker.wants_images(state.step):
+            tracker.log_metrics(metrics, state.step, console=due(state.step, cfg.log_every_n_steps, cfg.total_steps, True))
+            if tracker.wants_images(state.step):
                 _log_pictures(tracker, batch, scored.rewards, job.train, cfg, state.step)
-            if due(state.step, cfg.log_every_n_steps, cfg.total_steps, True):
-                job.progress.post.remote({"step": state.step, "metrics": metrics})
         if due(state.step, cfg.checkpoint.every_n_steps, cfg.total_steps, True):
             uri = save_checkpoint(learner, store, state, staging, config=to_dict(cfg),
                                   export_hf=cfg.checkpoint.export_hf)
             if lead:
                 tracker.set_tags({"checkpoint_uri": uri})
-                job.progress.post.remote({"kind": "message", "text": f"checkpoint step {state.step}: {uri}"})
+                tracker.message(f"checkpoint step {state.step}: {uri}")
     if lead:
-        _log_reward_curve(tracker)
         rollouts.close()
         rewards.close()
 
@@ -166,25 +168,6 @@ def _evaluate(job: Job, cfg: RunConfig) -> dict[str, float]:
                             max_new_tokens=cfg.rollout.max_new_tokens, temperature=cfg.eval.temperature,
                             seed=cfg.seed)
     return result.metrics
-
-
-def _log_reward_curve(tracker) -> None:
-    """The whole run's reward curve (resumed parts included, read back from MLflow), as a PNG."""
-    from infra.viz import plot_reward_curve
-
-    def history(name: str) -> list[tuple[int, float]]:
-        points = {m.step: m.value for m in tracker.client.get_metric_history(tracker.run_id, name)}
-        return sorted(points.items())  # a step run again after a resume counts once, latest value
-
-    try:
-        rewards = history("reward/mean")
-        evals = {name: history(name) for name in ("eval/m_tIoU", "eval/m_vIoU")}
-        image = plot_reward_curve([s for s, _ in rewards], [r for _, r in rewards],
-                                  {k: v for k, v in evals.items() if v})
-    except Exception as err:  # noqa: BLE001 - best effort, like every picture
-        log.warning("could not plot the reward curve: %s", err)
-        return
-    tracker.log_image(image, rewards[-1][0] if rewards else 0, key="plots", suffix="-reward-curve")
 
 
 def _log_pictures(tracker, batch, rewards, samples, cfg: RunConfig, step: int) -> None:

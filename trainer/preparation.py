@@ -1,6 +1,9 @@
-"""What a run needs before any worker starts: absolute paths, the model directory, the data splits.
+"""What a run needs before any worker starts: absolute paths, the model's source, the data splits.
 
-Everything built here is cached under `model.cache_dir` and built atomically (private folder, then
+The driver reads the annotations and hands samples to the workers by value; what other nodes read
+themselves is named by URIs they can reach (the model: rollout.models.source; videos: local or
+shared paths, s3:// or synthetic://, resolved by each node's rollout.video_cache). Whatever is built
+here is cached under `model.cache_dir` on this node and built atomically (private folder, then
 rename), so concurrent or interrupted runs never see half-built artefacts.
 """
 
@@ -13,22 +16,30 @@ import logging
 import os
 from pathlib import Path
 
-from infra.cache import build_once
+from infra.data.dataset_cache import AnnotationFile, DatasetCacheFile, beside, fetch_annotations
 from infra.data.sample import GroundingSample
+from infra.data.synth import SyntheticSettings
 from infra.errors import UserError
+from rewards.client import resolve_reward_mode
+from rollout.models.source import ModelSource, resolve_model_source
 from trainer.config import RunConfig
 
 log = logging.getLogger("stvg.data")
 
 
 def resolve_paths(cfg: RunConfig) -> RunConfig:
-    """Relative paths become absolute (Ray workers run in other folders); empty URIs get the run's."""
+    """Relative paths become absolute (Ray workers run in other folders); empty URIs get the run's;
+    the node cache folders every process fills on its own node are named; reward.mode=auto is
+    decided (here, once, so that the driver's log says what the run uses)."""
     run_dir = cfg.run_dir.resolve()
     checkpoint_uri = _absolute(cfg.checkpoint.uri or str(run_dir / "checkpoints"))
     model = dataclasses.replace(cfg.model, cache_dir=_absolute(cfg.model.cache_dir),
                                 path=cfg.model.path if cfg.model.path == "tiny" else _absolute(cfg.model.path))
     data = dataclasses.replace(cfg.data, **{key: _absolute(getattr(cfg.data, key)) for key in DATA_PATHS})
-    return dataclasses.replace(cfg, output_dir=str(run_dir), model=model, data=data,
+    rollout = dataclasses.replace(cfg.rollout, video_cache_dir=_absolute(node_video_dir(cfg)))
+    resume = cfg.resume if cfg.resume in ("never", "auto") else _absolute(cfg.resume)
+    return dataclasses.replace(cfg, output_dir=str(run_dir), model=model, data=data, rollout=rollout, resume=resume,
+                               reward=resolve_reward_mode(cfg.reward),
                                checkpoint=dataclasses.replace(cfg.checkpoint, uri=checkpoint_uri))
 
 
@@ -37,103 +48,90 @@ DATA_PATHS = ("train_annotations", "heldout_annotations", "video_root", "traject
 own working folder, so a relative path must be fixed in the driver."""
 
 
+def node_video_dir(cfg: RunConfig) -> str:
+    """This node's video cache: rollout.video_cache_dir, by default model.cache_dir/videos."""
+    return cfg.rollout.video_cache_dir or str(Path(cfg.model.cache_dir) / "videos")
+
+
 def _absolute(path: str) -> str:
     return str(Path(path).resolve()) if path and "://" not in path else path
 
 
-def prepare_model(cfg: RunConfig) -> str:
-    """A local Hugging Face model folder: the tiny model, a folder, or the `hf/` export of a
-    checkpoint named by URI (e.g. an SFT run's `.../checkpoints/step-000200`, or its root)."""
-    if cfg.model.path == "tiny":
-        from rollout.models.tiny import tiny_model_dir
-
-        return str(tiny_model_dir(Path(cfg.model.cache_dir) / "models", seed=cfg.model.tiny_seed))
-    if _is_checkpoint(cfg.model.path):
-        return str(checkpoint_model(cfg.model.path, Path(cfg.model.cache_dir)))
-    path = Path(cfg.model.path)
-    if not (path / "config.json").is_file():
-        raise UserError(f"model.path={cfg.model.path!r} is not a Hugging Face checkpoint folder (no config.json); "
-                        "use a local folder (weights are never downloaded at run time) or model.path=tiny")
-    return str(path)
-
-
-def _is_checkpoint(path: str) -> bool:
-    from trainer.checkpointing import HF_DIR
-
-    if path.startswith("s3://"):
-        return True
-    folder = Path(path)
-    return (folder / "manifest.json").is_file() or any(folder.glob(f"step-*/{HF_DIR}")) or \
-        any(folder.glob("step-*/manifest.json"))
-
-
-def checkpoint_model(uri: str, cache_dir: Path) -> Path:
-    """Download (once) the consolidated model of the checkpoint at `uri`; return its folder. The
-    cache keys on the checkpoint's contents too: a step saved again (after a resume) is fetched anew."""
-    import hashlib
-
-    from trainer.checkpointing import HF_DIR, open_checkpoint_uri
-
-    store, ref = open_checkpoint_uri(uri)
-    final = cache_dir / "checkpoints" / hashlib.sha1(f"{ref.uri}#{ref.fingerprint}".encode()).hexdigest()[:16]
-
-    def download(staging: Path) -> None:
-        store.restore(ref, staging, only=f"{HF_DIR}/")
-        if not (staging / HF_DIR / "config.json").is_file():
-            raise UserError(f"checkpoint {ref.uri} has no {HF_DIR}/ model (it was saved with "
-                            "checkpoint.export_hf=false); evaluate or start from one that has")
-
-    build_once(final, f"{HF_DIR}/config.json", download)
-    return final / HF_DIR
+def resolve_model(cfg: RunConfig) -> ModelSource:
+    """What model.path names (the tiny model, a folder, a Hugging Face folder in S3, a checkpoint),
+    checked now; every node materialises it itself with `.local_dir()` (rollout.models.source)."""
+    return resolve_model_source(cfg.model.path, cfg.model.cache_dir, cfg.model.tiny_seed)
 
 
 def prepare_data(cfg: RunConfig) -> tuple[list[GroundingSample], list[GroundingSample]]:
     """(train, held-out) samples of the configured source. For task stvg-r1 every sample also gets
     candidate tracks and a target id (ensure_tracks)."""
     files = annotation_files(cfg)
-    train, heldout = _read_split(cfg, files["train"]), []
+    train, heldout = _read_split(cfg, "train", files["train"]), []
     if "heldout" in files:
-        heldout = _read_split(cfg, files["heldout"])
+        heldout = _read_split(cfg, "heldout", files["heldout"])
     if cfg.task == "stvg-r1":
         train = ensure_tracks(cfg, train, files["train"], "train")
         heldout = ensure_tracks(cfg, heldout, files["heldout"], "heldout") if heldout else heldout
     return train, heldout
 
 
-def annotation_files(cfg: RunConfig) -> dict[str, Path]:
-    """The local annotation file of each split ("train", and "heldout" when there is one): for
-    synthetic data the generated set's annotations.json (built once), for real data the file itself
-    (an s3:// file fetched once into the cache). Per-dataset caches (tracks, difficulty) go beside it."""
+def annotation_files(cfg: RunConfig) -> dict[str, AnnotationFile]:
+    """The annotation file of each split ("train", and "heldout" when there is one), with a local
+    copy: for synthetic data the generated set's annotations.json (built once on this node), for real
+    data the file itself (an s3:// file fetched into the node cache). Per-dataset caches (tracks,
+    difficulty) go beside them (infra.data.dataset_cache)."""
     data = cfg.data
     if data.source == "synthetic":
-        files = {"train": _synthetic(cfg, "train", data.synthetic_train_videos, data.synthetic_seed)}
-        if data.synthetic_heldout_videos:
-            files["heldout"] = _synthetic(cfg, "heldout", data.synthetic_heldout_videos, data.synthetic_seed + 1000)
+        from infra.data.synth import ANNOTATIONS, synthetic_dataset
+
+        files = {}
+        for split, settings in synthetic_splits(cfg).items():
+            path = synthetic_dataset(settings, _synthetic_root(cfg), progress=not cfg.quiet) / ANNOTATIONS
+            files[split] = AnnotationFile(str(path), path)
         return files
-    files = {"train": Path(_local(data.train_annotations, cfg))}
+    files = {"train": fetch_annotations(data.train_annotations, cfg.model.cache_dir)}
     if data.heldout_annotations:
-        files["heldout"] = Path(_local(data.heldout_annotations, cfg))
+        files["heldout"] = fetch_annotations(data.heldout_annotations, cfg.model.cache_dir)
     return files
 
 
-def _read_split(cfg: RunConfig, path: Path) -> list[GroundingSample]:
+def synthetic_splits(cfg: RunConfig) -> dict[str, SyntheticSettings]:
+    """The generator settings of each synthetic split (held-out uses seed + 1000)."""
+    data = cfg.data
+    shape = dict(width=data.synthetic_width, height=data.synthetic_height, fps=data.synthetic_fps)
+    splits = {"train": SyntheticSettings(data.synthetic_train_videos, data.synthetic_seed, **shape)}
+    if data.synthetic_heldout_videos:
+        splits["heldout"] = SyntheticSettings(data.synthetic_heldout_videos, data.synthetic_seed + 1000, **shape)
+    return splits
+
+
+def _synthetic_root(cfg: RunConfig) -> Path:
+    """Where this node keeps synthetic datasets: inside its video cache, where rollout workers
+    resolve `synthetic://` video URIs (rollout.video_cache), so the driver's node builds them once."""
+    from rollout.video_cache import SYNTHETIC_DIR
+
+    return Path(node_video_dir(cfg)) / SYNTHETIC_DIR
+
+
+def _read_split(cfg: RunConfig, split: str, annotations: AnnotationFile) -> list[GroundingSample]:
     data = cfg.data
     if data.source == "synthetic":
-        from infra.data.synth import load_synthetic
+        from infra.data.synth import load_synthetic_split
 
-        return load_synthetic(path.parent)
+        return load_synthetic_split(synthetic_splits(cfg)[split], _synthetic_root(cfg))
     from infra.data.readers import read_annotations
 
-    return read_annotations(data.source, path, video_root=data.video_root or None,
+    return read_annotations(data.source, annotations.local, video_root=data.video_root or None,
                             trajectories_dir=data.trajectories_dir or None, tracks=data.tracks or None,
                             skip_invalid=data.skip_invalid)
 
 
-def ensure_tracks(cfg: RunConfig, samples: list[GroundingSample], annotations: Path,
+def ensure_tracks(cfg: RunConfig, samples: list[GroundingSample], annotations: AnnotationFile,
                   split: str) -> list[GroundingSample]:
     """STVG-R1 needs every sample's candidate tracks and target id. Tracks come from the dataset or
     data.tracks; samples still without any are tracked by data.tracker, once: the tracks are cached in
-    `tracks_cache_path` (beside the annotations) and read back on later runs. Missing target ids are
+    `tracks_cache` (beside the annotations) and read back on later runs. Missing target ids are
     filled by the GT majority vote (infra.data.instances). A sample left without tracks is a
     UserError naming the fix; one whose target overlaps no track is too, unless data.skip_invalid
     (then it is dropped with a warning)."""
@@ -146,7 +144,8 @@ def ensure_tracks(cfg: RunConfig, samples: list[GroundingSample], annotations: P
                         "tracks file (data.tracks=FILE, docs/data.md) or let the run track the videos once "
                         "(data.tracker=colour-blobs or data.tracker=yolo)")
     if missing:
-        samples = _tracked(cfg, samples, tracks_cache_path(cfg, annotations))
+        with tracks_cache(cfg, annotations).synced() as cache:
+            samples = _tracked(cfg, samples, cache)
     samples = assign_target_ids(samples)
     orphans = [s.id for s in samples if s.target_id is None]
     if orphans and not cfg.data.skip_invalid:
@@ -161,18 +160,15 @@ def ensure_tracks(cfg: RunConfig, samples: list[GroundingSample], annotations: P
     return samples
 
 
-def tracks_cache_path(cfg: RunConfig, annotations: Path) -> Path:
+def tracks_cache(cfg: RunConfig, annotations: AnnotationFile) -> DatasetCacheFile:
     """Where data.tracker's tracks of `annotations` are cached: `<stem>.tracks-<tracker>[-<fps>fps].json`
-    beside the annotation file, or under model.cache_dir/tracks when that folder is not writable."""
+    beside the annotation file, in the dataset's own storage (infra.data.dataset_cache)."""
     data = cfg.data
     rate = f"-{data.tracker_fps:g}fps" if data.tracker_fps else ""
     options = f"-{hashlib.sha1(json.dumps(data.tracker_options, sort_keys=True).encode()).hexdigest()[:8]}" \
         if data.tracker_options else ""
-    name = f"{annotations.stem}.tracks-{data.tracker}{rate}{options}.json"
-    if os.access(annotations.parent, os.W_OK):
-        return annotations.parent / name
-    key = hashlib.sha1(str(annotations.resolve()).encode()).hexdigest()[:12]
-    return Path(cfg.model.cache_dir) / "tracks" / f"{key}-{name}"
+    return beside(annotations, f"{annotations.local.stem}.tracks-{data.tracker}{rate}{options}.json",
+                  cfg.model.cache_dir)
 
 
 def _tracked(cfg: RunConfig, samples: list[GroundingSample], cache: Path) -> list[GroundingSample]:
@@ -195,7 +191,7 @@ def _tracked(cfg: RunConfig, samples: list[GroundingSample], cache: Path) -> lis
     from rollout.video_cache import VideoCache
 
     tracker = build_tracker(cfg.data.tracker, **cfg.data.tracker_options)
-    videos = VideoCache(str(Path(cfg.model.cache_dir) / "videos"), cfg.rollout.video_cache_bytes)
+    videos = VideoCache(node_video_dir(cfg), cfg.rollout.video_cache_bytes)
     print(f"tracking {len(todo)} samples with {cfg.data.tracker} (once; cached in {cache})", flush=True)
     done = {s.id: s for s in track_samples(todo, tracker, fps=cfg.data.tracker_fps or None,
                                            local_video=lambda s: videos.local_path(s.video),
@@ -207,34 +203,3 @@ def _tracked(cfg: RunConfig, samples: list[GroundingSample], cache: Path) -> lis
     write_tracks(staging, entries)
     os.replace(staging, cache)
     return [done.get(s.id, s) for s in filled]
-
-
-def _synthetic(cfg: RunConfig, split: str, count: int, seed: int) -> Path:
-    """The annotations.json of the synthetic split, generated once into the cache."""
-    from infra.data.synth import generate
-
-    data = cfg.data
-    key = {"split": split, "videos": count, "seed": seed, "w": data.synthetic_width, "h": data.synthetic_height,
-           "fps": data.synthetic_fps}
-    final = Path(cfg.model.cache_dir) / "synthetic" / "-".join(f"{k}{v}" for k, v in key.items())
-
-    def build(staging: Path) -> None:
-        generate(staging, count, seed, width=data.synthetic_width, height=data.synthetic_height,
-                 fps=data.synthetic_fps, progress=not cfg.quiet)
-        (staging / "settings.json").write_text(json.dumps(key))
-
-    build_once(final, "annotations.json", build)
-    return final / "annotations.json"
-
-
-def _local(path: str, cfg: RunConfig) -> str:
-    """Annotation files may live in S3: fetch them once into the cache."""
-    if not path.startswith("s3://"):
-        return path
-    from infra.storage.objects import open_store
-
-    parent, _, name = path.rpartition("/")
-    local = Path(cfg.model.cache_dir) / "annotations" / parent.replace("s3://", "").replace("/", "_") / name
-    if not local.is_file():
-        open_store(parent).get_files([(name, local)])
-    return str(local)

@@ -1,15 +1,19 @@
-"""Step reports from learner rank 0 to the driver's console.
+"""What learner rank 0 reports to the driver: console lines, MLflow metrics, pictures, tags.
 
-Rank 0 runs inside a Ray Train worker, whose stdout is interleaved and prefixed by Ray; so it
-posts small dicts to a Ray actor instead, and the driver draws the progress bar and the per-step
-summary line from them.
+Rank 0 runs inside a Ray Train worker, possibly on another node, whose stdout Ray interleaves and
+prefixes; and on a multi-node run it may not reach the driver's MLflow store at all (a local sqlite
+file, or a server only the head pod may talk to). So rank 0 never talks to MLflow: it posts small
+events to the ProgressBoard, a Ray actor pinned to the driver's node, and the driver, which owns the
+run's Tracker, logs them and draws the progress bar and per-step lines (`follow`). Only the driver
+needs the tracking URI and its credentials.
 """
 
 from __future__ import annotations
 
+import io
 import sys
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Mapping, Optional
 
 import ray
 
@@ -27,8 +31,60 @@ class ProgressBoard:
         return events
 
 
+def start_board():
+    """A ProgressBoard on this (the driver's) node: left free, Ray may place it on a worker node,
+    and losing that node would then end the run."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    here = ray.get_runtime_context().get_node_id()
+    return ProgressBoard.options(scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False)).remote()
+
+
+class RunLog:
+    """Rank 0's side: the Tracker calls a loop makes (log_metrics, log_image, set_tags), posted to
+    the board for the driver to log, plus console lines. Picklable; cheap to call every step."""
+
+    def __init__(self, board, tracking):
+        self.board = board
+        self.tracking = tracking
+        """The run's TrackingConfig (picture cadence)."""
+
+    def log_metrics(self, metrics: Mapping[str, Any], step: int, console: bool = False) -> None:
+        """Numbers at `step` for MLflow; `console` also prints the step's summary line."""
+        self.board.post.remote({"kind": "metrics", "step": int(step), "metrics": dict(metrics), "console": console})
+
+    def wants_images(self, step: int) -> bool:
+        return self.tracking.images_due(step)
+
+    def log_image(self, image: Any, step: int, key: str = "rollouts", suffix: str = "") -> None:
+        """A PIL image, as PNG bytes (a few kB for a rollout strip)."""
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG")
+        self.board.post.remote({"kind": "image", "step": int(step), "png": buffer.getvalue(), "key": key,
+                                "suffix": suffix})
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        self.board.post.remote({"kind": "tags", "tags": dict(tags)})
+
+    def message(self, text: str) -> None:
+        self.board.post.remote({"kind": "message", "text": text})
+
+
+def apply(event: dict[str, Any], tracker) -> None:
+    """Log one event of a RunLog into the driver's Tracker."""
+    kind = event.get("kind")
+    if kind == "metrics":
+        tracker.log_metrics(event["metrics"], event["step"])
+    elif kind == "image":
+        from PIL import Image
+
+        tracker.log_image(Image.open(io.BytesIO(event["png"])), event["step"], key=event["key"], suffix=event["suffix"])
+    elif kind == "tags":
+        tracker.set_tags(event["tags"])
+
+
 def summary_line(event: dict[str, Any], total_steps: int) -> str:
-    """One console line per step: the numbers a person watches."""
+    """One console line per GRPO step: the numbers a person watches."""
     m = event["metrics"]
     parts = [f"step {event['step']}/{total_steps}",
              f"reward {m.get('reward/mean', float('nan')):.3f}",
@@ -43,29 +99,37 @@ def summary_line(event: dict[str, Any], total_steps: int) -> str:
     return " | ".join(parts)
 
 
-def follow(board, is_done: Callable[[], bool], total_steps: int, start_step: int, quiet: bool,
-           on_event: Callable[[dict], None] = lambda event: None) -> None:
-    """Print step lines (and a progress bar on a terminal) until `is_done()`; a user error posted
-    by a learner rank is raised here, ending the run without waiting for Ray Train's retries."""
+def follow(board, is_done: Callable[[], bool], total_steps: int, start_step: int, quiet: bool, tracker,
+           on_event: Callable[[dict], None] = lambda event: None,
+           line: Optional[Callable[[dict, int], str]] = None) -> None:
+    """Log what rank 0 posts into `tracker` and print step lines (and a progress bar on a terminal)
+    until `is_done()`, then drain once more so nothing posted before the end is lost. A user error
+    posted by a learner rank is raised here, ending the run without waiting for Ray Train's retries."""
     from tqdm import tqdm
 
+    line = line or summary_line
     bar = None if quiet or not sys.stderr.isatty() else tqdm(total=total_steps, initial=start_step,
                                                               unit="step", dynamic_ncols=True)
     try:
         while True:
             done = is_done()
             for event in ray.get(board.drain.remote()):
-                if event.get("kind") == "user_error":
+                kind = event.get("kind")
+                if kind == "user_error":
                     raise event["error"]
-                if event.get("kind") == "message":
-                    line = event["text"]
-                else:
+                apply(event, tracker)
+                text = None
+                if kind == "message":
+                    text = event["text"]
+                elif kind == "metrics":
                     on_event(event)
-                    line = summary_line(event, total_steps)
                     if bar is not None:
-                        bar.update(event["step"] - bar.n)
-                (bar.write if bar is not None else print)(line)
-                sys.stdout.flush()
+                        bar.update(max(event["step"] - bar.n, 0))
+                    if event.get("console"):
+                        text = line(event, total_steps)
+                if text is not None:
+                    (bar.write if bar is not None else print)(text)
+                    sys.stdout.flush()
             if done:
                 return
             time.sleep(0.5)

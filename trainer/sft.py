@@ -23,7 +23,6 @@ import logging
 
 from infra.config import to_dict
 from infra.data.sample import GroundingSample
-from infra.tracking import Tracker
 from rewards.answers import format_answer
 from rewards.targets import build_target
 from rollout.config import RolloutConfig
@@ -34,6 +33,7 @@ from trainer.learner.batch import TrainItem
 from trainer.learner.distribute import scatter_items
 from trainer.evaluation import run_evaluation
 from trainer.loop import Job, StepTimer, due, resume_state, sync_weights
+from trainer.progress import RunLog
 from trainer.sampler import PromptSampler
 
 log = logging.getLogger("stvg.sft")
@@ -111,15 +111,18 @@ def sft_loop(job: Job) -> None:
     from trainer.learner.sft import sft_step
 
     cfg = job.config
-    learner = Learner(job.model_dir, cfg.learner, sft_objective(cfg))
+    model_dir = job.model.local_dir()
+    learner = Learner(model_dir, cfg.learner, sft_objective(cfg))
     rank, world = learner.rank, learner.world_size
     store, staging = cfg.checkpoint.open(), cfg.run_dir / "staging"
     state = resume_state(learner, store, staging, job)
     lead = rank == 0
     if lead:
-        tracker = Tracker.start(cfg.tracking, run_id=job.run_id)
+        tracker = RunLog(job.progress, cfg.tracking)
+        if state.step > 0:
+            tracker.message(f"resuming at step {state.step} from the latest complete checkpoint")
         tracker.set_tags({"stage": "sft"})
-        answers = AnswerItems(job.model_dir, cfg.rollout, cfg.task)
+        answers = AnswerItems(model_dir, cfg.rollout, cfg.task)
         sampler = PromptSampler(len(job.train), cfg.seed)
 
     for step in range(state.step, cfg.total_steps):
@@ -145,13 +148,13 @@ def sft_loop(job: Job) -> None:
             metrics.update(timer.seconds)
             if due(state.step, cfg.log_every_n_steps, cfg.total_steps, True) or evaluate:
                 tracker.log_metrics(metrics, state.step)
-                job.progress.post.remote({"kind": "message", "text": summary_line(state.step, cfg.total_steps, metrics)})
+                tracker.message(summary_line(state.step, cfg.total_steps, metrics))
         if due(state.step, cfg.checkpoint.every_n_steps, cfg.total_steps, True):
             uri = save_checkpoint(learner, store, state, staging, config=to_dict(cfg),
                                   export_hf=cfg.checkpoint.export_hf)
             if lead:
                 tracker.set_tags({"checkpoint_uri": uri})
-                job.progress.post.remote({"kind": "message", "text": f"checkpoint step {state.step}: {uri}"})
+                tracker.message(f"checkpoint step {state.step}: {uri}")
 
 
 def evaluate_with_terms(job: Job, cfg: RunConfig) -> dict[str, float]:

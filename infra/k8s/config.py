@@ -198,8 +198,40 @@ class SecretsConfig:
 
 
 @dataclass
+class SharedVolume:
+    """A volume mounted at the same path on every Ray pod (head, learner, rollout): its path is then
+    valid on every node, so model folders, datasets or checkpoints may live there (cluster.shared_paths)."""
+
+    name: str = ""
+    """Volume name in the pod spec (a DNS label)."""
+    mount_path: str = ""
+    """Absolute path it is mounted at, the same on every pod."""
+    claim_name: str = ""
+    """The PersistentVolumeClaim (e.g. ReadOnlyMany with model weights, ReadWriteMany for NFS)."""
+    read_only: bool = True
+    """Mount read-only (model weights, datasets); false for shared checkpoints."""
+
+    def __post_init__(self) -> None:
+        check_dns_label("cluster.volumes[].name", self.name)
+        check_dns_subdomain("cluster.volumes[].claim_name", self.claim_name)
+        if not self.mount_path.startswith("/"):
+            raise ConfigError(f"cluster.volumes[{self.name}].mount_path={self.mount_path!r} must be an absolute path")
+
+
+@dataclass
 class ClusterConfig:
-    """How a run is laid out on Kubernetes as a KubeRay RayJob (see docs/kubernetes.md)."""
+    """How a run is laid out on Kubernetes as a KubeRay RayJob (see docs/kubernetes.md), and which
+    of its paths every node shares."""
+
+    multi_node: str = "auto"
+    """Whether learner ranks and rollout actors may run on other nodes than the driver, so that
+    everything they read or write must be named by s3:// or lie under shared_paths. auto: yes when
+    the driver joins an existing Ray cluster (RAY_ADDRESS is set, as in a RayJob); true / false."""
+    shared_paths: list[str] = field(default_factory=list)
+    """Folders mounted at the same path on every node (a PVC, NFS, a host path on one machine).
+    Local paths under them may be handed to other nodes; cluster.volumes' mount paths count too."""
+    volumes: list[SharedVolume] = field(default_factory=list)
+    """PersistentVolumeClaims `stvg submit` mounts on every Ray pod at the same path."""
 
     image: str = "ghcr.io/stvg-rl/stvg-train:0.1.0"
     """Training image (docker/Dockerfile.train) for the head, learner and rollout pods."""
@@ -251,7 +283,15 @@ class ClusterConfig:
     do_not_disrupt: bool = True
     """Annotate pods karpenter.sh/do-not-disrupt so consolidation never evicts a running job."""
 
+    @property
+    def all_shared_paths(self) -> list[str]:
+        return [*self.shared_paths, *(volume.mount_path for volume in self.volumes)]
+
     def __post_init__(self) -> None:
+        check_choice("cluster.multi_node", str(self.multi_node).lower(), ["auto", "true", "false"])
+        for path in self.shared_paths:
+            if not str(path).startswith("/"):
+                raise ConfigError(f"cluster.shared_paths entry {path!r} must be an absolute path")
         if not self.image.strip():
             raise ConfigError("cluster.image must name the training image (docker/Dockerfile.train)")
         check_choice("cluster.image_pull_policy", self.image_pull_policy, ["Always", "IfNotPresent", "Never"])

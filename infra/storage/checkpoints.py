@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
 FORMAT = "stvg-checkpoint/1"
+HF_DIR = "hf"
+"""The consolidated Hugging Face model inside a training checkpoint (evaluation, rollout start-up)."""
 _STEP_DIR = re.compile(r"^step-(\d+)$")
 
 
@@ -241,6 +243,23 @@ def open_checkpoints(uri: str, keep_last: int = 3, *, multipart_threshold_mb: fl
     if check_access is not None:
         check_access()
     return CheckpointStore(objects, keep_last=keep_last)
+
+
+def open_checkpoint_uri(uri: str, **store_options) -> tuple[CheckpointStore, CheckpointRef]:
+    """A checkpoint named by URI: `<root>/step-000120`, or a store root (its latest checkpoint)."""
+    root, _, leaf = uri.rstrip("/").rpartition("/")
+    if leaf.startswith("step-") and leaf[5:].isdigit():
+        store = open_checkpoints(root, keep_last=0, **store_options)
+        step = int(leaf[5:])
+        ref = store.get(step)
+        if ref is None:
+            raise UserError(f"checkpoint {uri} is not complete (no valid manifest) or does not exist")
+        return store, ref
+    store = open_checkpoints(uri, keep_last=0, **store_options)
+    ref = store.latest()
+    if ref is None:
+        raise UserError(f"no complete checkpoint under {uri} (expected {uri}/{step_dir(0)[:5]}NNNNNN/manifest.json)")
+    return store, ref
 
 
 def _check_step(step: Any) -> None:

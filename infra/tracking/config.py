@@ -37,3 +37,8 @@ class TrackingConfig:
                               "http(s)://host:port, sqlite:///path.db, file:///dir, or '' for the default")
         check_range("tracking.log_images_every_n_steps", self.log_images_every_n_steps, 0)
         check_range("tracking.num_images", self.num_images, 0, 64)
+
+    def images_due(self, step: int) -> bool:
+        """True on the steps where rollout pictures are logged (every log_images_every_n_steps)."""
+        every = self.log_images_every_n_steps
+        return every > 0 and self.num_images > 0 and step % every == 0

@@ -173,8 +173,7 @@ class Tracker:
 
     def wants_images(self, step: int) -> bool:
         """True on the steps where pictures should be logged (every log_images_every_n_steps)."""
-        every = self.config.log_images_every_n_steps
-        return every > 0 and self.config.num_images > 0 and step % every == 0
+        return self.config.images_due(step)
 
     def close(self, status: str = "FINISHED") -> None:
         """End the run with FINISHED, FAILED or KILLED. Closing twice is a no-op."""

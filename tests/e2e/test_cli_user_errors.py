@@ -20,7 +20,7 @@ def _stvg(*args: str, cwd) -> subprocess.CompletedProcess:
     (["train", "missing.yaml"], "config file 'missing.yaml' does not exist"),
     (["train", "rollout.temperature=0.7", "grpo.temperature=1.0"], "must equal rollout.temperature"),
     (["train", "data.source=hcstvg-v2"], "data.train_annotations is required"),
-    (["eval", "--checkpoint", "no/such/step-000003"], "is not a Hugging Face checkpoint folder"),
+    (["eval", "--checkpoint", "no/such/step-000003"], "is not a Hugging Face model folder"),
     (["train", "learner.zero_stage=7"], "learner.zero_stage"),
 ])
 def test_bad_config_is_one_line_naming_the_key(tmp_path, args, message):

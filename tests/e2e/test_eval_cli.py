@@ -25,7 +25,7 @@ def test_eval_writes_scorable_predictions_and_matching_metrics(tmp_path, e2e_cac
     assert {"id", "completion", "reward", "format", "temporal", "spatial"} <= set(completions[0])
 
     # Score the written predictions independently, against the held-out annotation file itself.
-    heldout = next(Path(e2e_cache, "synthetic").glob("splitheldout-videos2-*")) / "annotations.json"
+    heldout = next(Path(e2e_cache, "videos", "synthetic").glob("videos2-seed1001-*")) / "annotations.json"
     scored = tmp_path / "scored.json"
     score = subprocess.run([sys.executable, "-m", "infra.cli", "score", "--format", "hcstvg-v2", "--annotations",
                             str(heldout), "--predictions", str(out / "predictions.jsonl"), "--out", str(scored)],

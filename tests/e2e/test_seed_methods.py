@@ -84,7 +84,7 @@ def test_zero_shot_strategies_give_the_tube_of_the_predicted_id_and_stvg_score_a
     _stvg("eval", *common, "--decompose", "rules", "--assemble", "both", "--out", str(tmp_path / "zs"), cwd=tmp_path)
     _stvg("eval", *common, "--out", str(tmp_path / "plain"), cwd=tmp_path)
 
-    heldout = next(Path(e2e_cache, "synthetic").glob("splitheldout-videos2-*"))
+    heldout = next(Path(e2e_cache, "videos", "synthetic").glob("videos2-seed1001-*"))
     tracks = json.loads((heldout / "tracks.json").read_text())
     # every view's action answer is 4-9 s (the reversed one 11-16 s, mapped back to 4-9) and every
     # attribute answer names id 2: instance 2's boxes on frames round(4 * 5) = 20 .. 44, at f / 5 s

@@ -25,6 +25,27 @@ def test_default_config_scores_locally():
         [(r.total, r.terms, r.parsed) for r in score_batch("stvg-o1", completions, targets)]
 
 
+def test_auto_mode_uses_the_deployed_reward_servers_named_by_the_environment(monkeypatch):
+    from rewards.client import resolve_reward_mode
+
+    monkeypatch.setenv("STVG_REWARD_URL", "http://rewards-a.ns.svc:8000, http://rewards-b.ns.svc:8000")
+    resolved = resolve_reward_mode(RewardClientConfig())
+    assert (resolved.mode, resolved.urls) == ("http", ["http://rewards-a.ns.svc:8000", "http://rewards-b.ns.svc:8000"])
+    monkeypatch.setenv("STVG_REWARD_URL", "")
+    assert resolve_reward_mode(RewardClientConfig()).mode == "local"
+    monkeypatch.setenv("STVG_REWARD_URL", "http://a:8000")
+    explicit = resolve_reward_mode(RewardClientConfig(mode="local"))
+    assert explicit.mode == "local", "an explicit mode is never overridden by the environment"
+
+
+def test_a_malformed_reward_url_in_the_environment_is_a_config_error_naming_it(monkeypatch):
+    from rewards.client import resolve_reward_mode
+
+    monkeypatch.setenv("STVG_REWARD_URL", "rewards:8000")
+    with pytest.raises(ConfigError, match=r"\$STVG_REWARD_URL='rewards:8000'.*must start with http://"):
+        resolve_reward_mode(RewardClientConfig())
+
+
 def test_local_scorer_applies_configured_weights():
     # VTG total = w_tiou * tIoU + w_format * format; exact span [2, 4] -> tIoU 1, format 1.
     scorer = build_reward_client(RewardClientConfig(weights={"tiou": 3.0, "format": 0.5}))
@@ -38,7 +59,7 @@ def test_http_mode_without_urls_is_a_config_error():
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"mode": "remote"}, r"reward.mode='remote' is not allowed; choose one of: local, http"),
+    ({"mode": "remote"}, r"reward.mode='remote' is not allowed; choose one of: auto, local, http"),
     ({"mode": "http", "urls": ["rewards:8000"]}, r"must start with http:// or https://"),
     ({"batch_size": 0}, r"reward.batch_size=0 is out of range"),
     ({"timeout_s": 0.0}, r"reward.timeout_s=0.0 is out of range"),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from infra.storage import open_checkpoints
-from trainer.preparation import checkpoint_model
+from rollout.models.source import checkpoint_model
 
 
 def _save(store, step: int, tmp_path, version: int) -> str:

@@ -65,6 +65,7 @@ def test_the_reflection_question_reaches_the_engine(setup):
 
 def test_curation_drops_flagged_samples_scores_the_rest_once_and_logs_the_counts(setup):
     from infra.tracking import Tracker
+    from rollout.models.source import as_model_source
     from trainer.curate_job import curate_training_data
     from trainer.preparation import annotation_files, prepare_data
 
@@ -73,7 +74,7 @@ def test_curation_drops_flagged_samples_scores_the_rest_once_and_logs_the_counts
     assert len(train) == 8
     tracker = Tracker.start(cfg.tracking)
     try:
-        kept, plan = curate_training_data(cfg, pool, train, tracker, model_dir)
+        kept, plan = curate_training_data(cfg, pool, train, tracker, as_model_source(model_dir))
         assert [s.id for s in kept] == sorted(DIFFICULTY)
         assert plan.total_steps == cfg.total_steps
         assert plan.difficulty == pytest.approx(DIFFICULTY, abs=1e-6)
@@ -94,13 +95,13 @@ def test_curation_drops_flagged_samples_scores_the_rest_once_and_logs_the_counts
         assert dropped == {"threshold": 0.5, "dropped": [{"id": sid, "score": 1.0} for sid in DROPPED]}
 
         # the scores are stored beside the annotations, and a second run reads them instead of asking
-        annotations = annotation_files(cfg)["train"]
+        annotations = annotation_files(cfg)["train"].local
         stored = json.loads(annotations.with_name("annotations.difficulty.json").read_text())
         assert stored["difficulty"] == pytest.approx(DIFFICULTY, abs=1e-6) and stored["k"] == 4
         reflection = json.loads(annotations.with_name("annotations.reflection.json").read_text())["reflection"]
         assert reflection == {s.id: (1.0 if s.id in DROPPED else 0.0) for s in train}
         tokens = sum(w["tokens"] for w in pool.stats())
-        again, _ = curate_training_data(cfg, pool, train, tracker, model_dir)
+        again, _ = curate_training_data(cfg, pool, train, tracker, as_model_source(model_dir))
         assert [s.id for s in again] == [s.id for s in kept]
         assert sum(w["tokens"] for w in pool.stats()) == tokens, "the stored scores must be reused, not recomputed"
     finally:

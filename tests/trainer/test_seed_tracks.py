@@ -11,7 +11,8 @@ import pytest
 
 from infra.errors import UserError
 from trainer.config import load_run_config
-from trainer.preparation import prepare_data, tracks_cache_path
+from infra.data.dataset_cache import AnnotationFile
+from trainer.preparation import prepare_data, tracks_cache
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +75,8 @@ def test_tracks_far_from_the_target_are_an_error_unless_skipped(dataset, tmp_pat
 
 def test_the_tracker_runs_once_and_its_tracks_are_cached_beside_the_annotations(dataset, tmp_path, capsys):
     cfg = _cfg(dataset, tmp_path, "data.tracker=colour-blobs", "data.tracker_fps=2.5")
-    cache = tracks_cache_path(cfg, dataset / "annotations.json")
+    annotations = dataset / "annotations.json"
+    cache = tracks_cache(cfg, AnnotationFile(str(annotations), annotations)).path
     assert cache == dataset / "annotations.tracks-colour-blobs-2.5fps.json"
     first, _ = prepare_data(cfg)
     assert "tracking 2 samples with colour-blobs" in capsys.readouterr().out
