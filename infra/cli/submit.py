@@ -79,10 +79,15 @@ def build_manifests(args: argparse.Namespace) -> list[dict[str, Any]]:
     from infra.k8s.rayjob import check_job_name, default_job_name, render_manifests
     from trainer.config import load_run_config
     from trainer.presets import resolve
+    from trainer.reachability import require_shared
 
     run_config = load_run_config(resolve(args.config), cluster_overrides(args))
     resolved = to_dict(run_config)
     check_ray_resources(resolved, run_config.cluster)
+    # Every pod of a RayJob is another node: checkpoints must go where all of them (and a retry) reach.
+    require_shared("checkpoint.uri", run_config.checkpoint.uri or "runs/<name>/checkpoints",
+                   [v.mount_path for v in run_config.cluster.volumes if not v.read_only] + run_config.cluster.shared_paths,
+                   "learner pods write their shards there, and a pod's own disk vanishes with it")
     name = check_job_name(args.name) if args.name else default_job_name(run_config.name)
     return render_manifests(name, run_config.cluster, resolved)
 

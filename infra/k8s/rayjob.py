@@ -4,7 +4,8 @@ The shape is the one charts/stvg/templates/rayjob.yaml renders (tests/charts che
 a head group (driver, no GPU), a `learner` and a `rollout` worker group on GPU nodes, each group
 advertising its own Ray resource (stvg_learner / stvg_rollout) so that Ray Train workers and rollout
 actors land on their own pods; /dev/shm sized per group; the run config mounted at /etc/stvg/run.yaml;
-non-root, read-only containers with writable emptyDirs for /tmp and $HOME.
+cluster.volumes (PersistentVolumeClaims) mounted at the same path on every Ray pod; non-root,
+read-only containers with writable emptyDirs for /tmp and $HOME.
 """
 
 from __future__ import annotations
@@ -120,6 +121,8 @@ def _ray_pod(cluster: ClusterConfig, instance: str, component: str, container: s
             {"name": "home", "mountPath": HOME_DIR},
         ],
     }
+    for volume in cluster.volumes:  # the same path on every Ray pod: cluster.shared_paths may name it
+        main["volumeMounts"].append({"name": volume.name, "mountPath": volume.mount_path, "readOnly": volume.read_only})
     if env:
         main["env"] = env
     if env_from:
@@ -140,6 +143,8 @@ def _ray_pod(cluster: ClusterConfig, instance: str, component: str, container: s
             {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": f"{group.shm_gib}Gi"}},
             {"name": "tmp", "emptyDir": {}},
             {"name": "home", "emptyDir": {}},
+            *({"name": v.name, "persistentVolumeClaim": {"claimName": v.claim_name, "readOnly": v.read_only}}
+              for v in cluster.volumes),
         ],
     }
     if cluster.service_account:

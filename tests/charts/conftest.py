@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 from typing import Any, Callable
@@ -15,6 +16,8 @@ from tests.kube_validation import validate  # noqa: F401  (fixture)
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "stvg"
 CI_VALUES = sorted((CHART / "ci").glob("*-values.yaml"))
+CHECKPOINT_URI = "s3://stvg-test/runs"
+"""train.checkpointUri given to every render unless a test sets its own (the chart requires one)."""
 NAMESPACE = "ml"
 
 
@@ -39,6 +42,12 @@ def _command(helm: Path, release: str, values: list[Path], sets: dict[str, Any],
     return cmd
 
 
+def _with_checkpoint_uri(values, sets: dict[str, Any] | None) -> dict[str, Any]:
+    """The one value a release must always give, unless a values file (every ci/ file names its own)
+    or the test sets it."""
+    return dict(sets or {}) if values else {"train.checkpointUri": json.dumps(CHECKPOINT_URI), **(sets or {})}
+
+
 @pytest.fixture(scope="session")
 def render(helm) -> Callable[..., list[dict[str, Any]]]:
     """render(values=[paths], sets={key: json}, release='t1') -> rendered objects; fails the test on error."""
@@ -46,6 +55,7 @@ def render(helm) -> Callable[..., list[dict[str, Any]]]:
 
     def _render(values: list[Path] = (), sets: dict[str, Any] | None = None, release: str = "t1",
                 set_strings: dict[str, str] | None = None) -> list[dict[str, Any]]:
+        sets = _with_checkpoint_uri(values, sets)
         key = (tuple(map(str, values)), tuple(sorted((sets or {}).items())), release,
                tuple(sorted((set_strings or {}).items())))
         if key not in cache:
@@ -64,7 +74,8 @@ def render_error(helm) -> Callable[..., str]:
 
     def _render_error(values: list[Path] = (), sets: dict[str, Any] | None = None, release: str = "t1",
                       set_strings: dict[str, str] | None = None) -> str:
-        done = subprocess.run(_command(helm, release, list(values), sets or {}, set_strings or {}),
+        sets = _with_checkpoint_uri(values, sets)
+        done = subprocess.run(_command(helm, release, list(values), sets, set_strings or {}),
                               capture_output=True, text=True, timeout=60)
         assert done.returncode != 0, "helm template accepted values it should reject"
         return done.stderr

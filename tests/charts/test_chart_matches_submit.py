@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 
-from infra.k8s.config import ClusterConfig, HeadConfig, LearnerGroupConfig, RolloutGroupConfig, SecretsConfig, Toleration
+from infra.k8s.config import (ClusterConfig, HeadConfig, LearnerGroupConfig, RolloutGroupConfig, SecretsConfig,
+                              SharedVolume, Toleration)
 from infra.k8s.rayjob import render_rayjob_spec
 
 GPU_TAINT = [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
@@ -31,7 +32,14 @@ def chart_values() -> dict:
                           "cpu": "32", "memory": "256Gi", "shmGiB": 32, **group},
         "train.runConfig": {"learner": {"resources_per_worker": {"stvg_learner": 1}},
                             "rollout": {"resources_per_worker": {"stvg_rollout": 1}}},
+        "train.checkpointUri": "/shared/runs",
+        "train.sharedVolumes": [{"name": "models", "mountPath": "/models", "claimName": "weights", "readOnly": True},
+                                {"name": "shared", "mountPath": "/shared", "claimName": "nfs"}],
     }
+
+
+# What the chart adds to the entrypoint; `stvg submit` has both in the run config it mounts instead.
+CHART_OVERRIDES = ["checkpoint.uri=/shared/runs", "cluster.shared_paths=[/models,/shared]"]
 
 
 def cluster_config() -> ClusterConfig:
@@ -42,6 +50,8 @@ def cluster_config() -> ClusterConfig:
         service_account="trainer", mlflow_tracking_uri="http://mlflow.mlops.svc:5000",
         s3_endpoint_url="http://minio:9000", aws_region="eu-west-1",
         secrets=SecretsConfig(s3="s3-keys", extra_env_from=["hf-token"]),
+        volumes=[SharedVolume(name="models", mount_path="/models", claim_name="weights", read_only=True),
+                 SharedVolume(name="shared", mount_path="/shared", claim_name="nfs", read_only=False)],
         env={"NCCL_SOCKET_IFNAME": "eth0", "A_FLAG": "1"},
         backoff_limit=2, active_deadline_seconds=7200, ttl_seconds_after_finished=300, enable_autoscaling=True,
         head=HeadConfig(cpu="6", memory="24Gi", shm_gib=3),
@@ -57,7 +67,7 @@ def test_chart_and_submit_render_the_same_rayjob_spec(render):
     # fullnameOverride makes the chart's object names and app.kubernetes.io/instance both "stvg-parity".
     objects = render(sets={**sets, "fullnameOverride": json.dumps("stvg-parity")}, release="stvg-parity")
     (rayjob,) = [obj for obj in objects if obj["kind"] == "RayJob"]
-    ours = render_rayjob_spec(cluster_config(), "stvg-parity", "stvg-parity-run-config")
+    ours = render_rayjob_spec(cluster_config(), "stvg-parity", "stvg-parity-run-config", CHART_OVERRIDES)
     assert rayjob["spec"] == ours
 
 

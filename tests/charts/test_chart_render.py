@@ -12,6 +12,8 @@ from typing import Any, Iterator
 import pytest
 import yaml
 
+from tests.charts.conftest import CHECKPOINT_URI
+
 CHART = Path(__file__).resolve().parents[2] / "charts" / "stvg"
 CI = {path.name.removesuffix("-values.yaml"): path for path in sorted((CHART / "ci").glob("*-values.yaml"))}
 VARIANTS = ["default", *CI]
@@ -100,7 +102,7 @@ def test_gpu_groups_tolerate_the_gpu_taint_and_select_the_gpu_pool(render):
     for name in ("learner", "rollout"):
         spec = g[name]["template"]["spec"]
         assert taint in spec["tolerations"]
-        assert spec["nodeSelector"] == {"karpenter.sh/nodepool": "gpu"}
+        assert spec["nodeSelector"] == {"stvg.io/node-pool": "gpu"}
     assert "tolerations" not in g["head"]["template"]["spec"]  # the head stays off GPU nodes
 
 
@@ -146,7 +148,9 @@ def test_run_config_is_mounted_on_every_ray_pod_and_the_entrypoint_reads_it(rend
     objects = render(values_for("gpu"))
     config_map = one(objects, "ConfigMap", "-run-config")
     rayjob = one(objects, "RayJob")
-    assert shlex.split(rayjob["spec"]["entrypoint"]) == ["stvg", "train", "/etc/stvg/run.yaml", "grpo.group_size=8"]
+    assert shlex.split(rayjob["spec"]["entrypoint"]) == [
+        "stvg", "train", "/etc/stvg/run.yaml", "checkpoint.uri=s3://stvg-runs/grpo-7b/checkpoints",
+        "cluster.shared_paths=[/models]", "grpo.group_size=8"]
     assert set(config_map["data"]) == {"run.yaml"}
     given = yaml.safe_load(yaml.safe_load(CI["gpu"].read_text())["train"]["runConfigYaml"])
     assert yaml.safe_load(config_map["data"]["run.yaml"]) == given
@@ -177,6 +181,9 @@ def test_run_configs_of_the_ci_values_load_with_the_trainer(render, tmp_path):
         config = load_run_config(path, overrides)
         assert config.learner.resources_per_worker["stvg_learner"] > 0
         assert config.rollout.resources_per_worker["stvg_rollout"] > 0
+        given = {} if variant == "default" else yaml.safe_load(CI[variant].read_text())["train"]
+        assert config.checkpoint.uri == given.get("checkpointUri", CHECKPOINT_URI), variant
+        assert config.cluster.shared_paths == [v["mountPath"] for v in given.get("sharedVolumes", [])], variant
 
 
 # ---- Kueue -------------------------------------------------------------------------------------
@@ -369,6 +376,42 @@ def test_disabling_rewards_removes_their_objects_and_url(render):
     objects = render(values_for("kueue-off"))
     assert not [obj for obj in objects if "-rewards" in obj["metadata"]["name"]]
     assert "STVG_REWARD_URL" not in env_of(groups(objects)["head"]["template"]["spec"]["containers"][0])
+
+
+def test_the_default_release_trains_against_its_reward_deployment(render, tmp_path, monkeypatch):
+    from rewards.client import resolve_reward_mode
+    from trainer.config import load_run_config
+
+    objects = render()
+    service = one(objects, "Service", "-rewards")
+    url = f"http://{service['metadata']['name']}.ml.svc:{service['spec']['ports'][0]['port']}"
+    for name, group in groups(objects).items():
+        assert env_of(group["template"]["spec"]["containers"][0])["STVG_REWARD_URL"] == url, name
+    path = tmp_path / "run.yaml"
+    path.write_text(one(objects, "ConfigMap", "-run-config")["data"]["run.yaml"])
+    reward = load_run_config(path).reward
+    assert reward.mode == "auto"  # the chart's run config leaves the choice to the environment
+    monkeypatch.setenv("STVG_REWARD_URL", url)
+    resolved = resolve_reward_mode(reward)
+    assert (resolved.mode, resolved.urls) == ("http", [url])
+
+
+def test_shared_volumes_mount_at_the_same_path_on_every_ray_pod_and_group_extras_only_on_theirs(render):
+    sets = {"train.sharedVolumes": [{"name": "models", "mountPath": "/models", "claimName": "weights", "readOnly": True}],
+            "train.learner.env": {"STAGING": "/scratch"},
+            "train.learner.volumes": [{"name": "scratch", "emptyDir": {"sizeLimit": "100Gi"}}],
+            "train.learner.volumeMounts": [{"name": "scratch", "mountPath": "/scratch"}]}
+    objects = render(sets={k: json.dumps(v) for k, v in sets.items()})
+    for name, group in groups(objects).items():
+        spec = group["template"]["spec"]
+        container = spec["containers"][0]
+        assert {"name": "models", "mountPath": "/models", "readOnly": True} in container["volumeMounts"], name
+        assert {"name": "models", "persistentVolumeClaim": {"claimName": "weights", "readOnly": True}} in spec["volumes"]
+        has_scratch = any(v["name"] == "scratch" for v in spec["volumes"])
+        assert has_scratch == (name == "learner") and ("STAGING" in env_of(container)) == (name == "learner"), name
+    learner = groups(objects)["learner"]["template"]["spec"]
+    assert {"name": "scratch", "mountPath": "/scratch"} in learner["containers"][0]["volumeMounts"]
+    assert "'cluster.shared_paths=[/models]'" in one(objects, "RayJob")["spec"]["entrypoint"]
 
 
 # ---- NOTES.txt ---------------------------------------------------------------------------------

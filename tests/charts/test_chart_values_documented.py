@@ -10,7 +10,8 @@ from pathlib import Path
 import yaml
 
 CHART = Path(__file__).resolve().parents[2] / "charts" / "stvg"
-FREE_FORM = {"train.runConfig"}  # the run config itself is checked by `stvg train`, not the chart
+# The run config itself is checked by `stvg train`, not the chart; node selectors are label maps.
+FREE_FORM = {"train.runConfig", "train.learner.nodeSelector", "train.rollout.nodeSelector"}
 
 
 def leaves(data, prefix=""):

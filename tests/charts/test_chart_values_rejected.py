@@ -45,10 +45,18 @@ def test_schema_rejects_bad_values(render_error, sets, expected):
     ({"mlflow.enabled": True, "mlflow.artifactsDestination": "s3://b/m"}, "mlflow.backendStore.existingSecret"),
     ({"mlflow.enabled": True, "mlflow.backendStore.existingSecret": "db"}, "mlflow.artifactsDestination"),
     ({"rbac.create": True}, "rbac.rules"),
+    ({"train.checkpointUri": ""}, "train.checkpointUri: name where checkpoints go, e.g. s3://"),
+    ({"train.checkpointUri": "/data/ckpt"},
+     'train.checkpointUri="/data/ckpt" must be s3://bucket/prefix or a folder under a writable train.sharedVolumes'),
+    ({"train.checkpointUri": "/models/ckpt",
+      "train.sharedVolumes": [{"name": "models", "mountPath": "/models", "claimName": "w", "readOnly": True}]},
+     'train.checkpointUri="/models/ckpt" must be'),
+    ({"train.checkpointUri": "/shared/ckpt",
+      "train.sharedVolumes": [{"name": "shared", "mountPath": "/shared", "claimName": "nfs"}]}, None),
 ])
 def test_validate_config_fails_naming_the_value(render, render_error, sets, expected):
     sets = {key: json.dumps(value) for key, value in sets.items()}
-    if expected is None:  # a long fullname is fine while it fits KubeRay's 47 characters
+    if expected is None:  # e.g. a long fullname that still fits KubeRay's 47 characters
         assert render(sets=sets)
         return
     error = render_error(sets=sets)

@@ -91,8 +91,47 @@ def test_namespace_enforces_the_restricted_pod_security_standard(build):
 
 def test_cluster_autoscaler_overlay_selects_the_node_group_by_label(build):
     objects = build(K8S / "overlays" / "cluster-autoscaler")
-    assert named(objects, "ResourceFlavor", "gpu")["spec"]["nodeLabels"] == {"eks.amazonaws.com/nodegroup": "gpu-a100"}
+    assert named(objects, "ResourceFlavor", "gpu")["spec"]["nodeLabels"] == {
+        "stvg.io/node-pool": "gpu", "eks.amazonaws.com/nodegroup": "gpu-a100"}
     assert not [o for o in objects if o["kind"] in ("NodePool", "EC2NodeClass")]
+
+
+def _gpu_group_selectors() -> dict[str, dict[str, str]]:
+    """Every nodeSelector we ship for the GPU groups: the chart's defaults and ci/ values, the presets'."""
+    from trainer.presets import PRESET_DIR
+
+    chart = Path(__file__).resolve().parents[2] / "charts" / "stvg"
+    found = {}
+    for source in [chart / "values.yaml", *sorted(CHART_CI.glob("*-values.yaml"))]:
+        train = (yaml.safe_load(source.read_text()) or {}).get("train") or {}
+        for group in ("learner", "rollout"):
+            selector = (train.get(group) or {}).get("nodeSelector")
+            if selector:
+                found[f"{source.name}:{group}"] = selector
+    for preset in sorted(PRESET_DIR.glob("*.yaml")):
+        cluster = (yaml.safe_load(preset.read_text()) or {}).get("cluster") or {}
+        for group in ("learner", "rollout"):
+            selector = (cluster.get(group) or {}).get("node_selector")
+            if selector:
+                found[f"{preset.name}:{group}"] = selector
+    return found
+
+
+def test_gpu_groups_select_labels_that_the_shipped_gpu_nodes_carry(build):
+    """A selector naming a label no node carries leaves the pods Pending forever: every GPU-group
+    selector we ship must hold on the Karpenter pool's nodes and on the cluster-autoscaler node group
+    (whose labels the overlay's flavor names)."""
+    karpenter = build(K8S / "overlays" / "karpenter-aws")
+    pool = named(karpenter, "NodePool", "stvg-gpu")
+    carried = {"karpenter": {**pool["spec"]["template"]["metadata"]["labels"],
+                             "karpenter.sh/nodepool": pool["metadata"]["name"]},  # Karpenter adds this one
+               "cluster-autoscaler": named(build(K8S / "overlays" / "cluster-autoscaler"), "ResourceFlavor",
+                                           "gpu")["spec"]["nodeLabels"]}
+    selectors = _gpu_group_selectors()
+    assert "values.yaml:learner" in selectors and "values.yaml:rollout" in selectors
+    for where, selector in selectors.items():
+        for cluster, labels in carried.items():
+            assert selector.items() <= labels.items(), f"{where} selects {selector}, {cluster} nodes carry {labels}"
 
 
 def test_example_rayjob_is_what_submit_renders_from_its_run_config(build):

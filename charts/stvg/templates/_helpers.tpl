@@ -107,8 +107,11 @@ capabilities:
 {{- div (mul (int .) 1073741824 8) 10 | toString | quote }}
 {{- end }}
 
-{{/* env + envFrom of every Ray pod (order mirrored by infra/k8s/rayjob.py pod_env). */}}
+{{/* env + envFrom of a Ray pod (order mirrored by infra/k8s/rayjob.py pod_env); the group's own env last.
+Call with (dict "root" $ "group" .Values.train.learner). */}}
 {{- define "stvg.rayEnv" -}}
+{{- $group := .group }}
+{{- with .root }}
 {{- $env := list }}
 {{- $mlflow := include "stvg.mlflowUri" . }}
 {{- if $mlflow }}{{ $env = append $env (dict "name" "MLFLOW_TRACKING_URI" "value" $mlflow) }}{{ end }}
@@ -124,7 +127,10 @@ capabilities:
 {{- $env = append $env (dict "name" "STVG_REWARD_TOKEN" "valueFrom" (dict "secretKeyRef" $ref)) }}
 {{- end }}
 {{- range $name := keys .Values.train.env | sortAlpha }}
-{{- $env = append $env (dict "name" $name "value" (toString (get $.Values.train.env $name))) }}
+{{- $env = append $env (dict "name" $name "value" (toString (get $.root.Values.train.env $name))) }}
+{{- end }}
+{{- range $name := keys ($group.env | default dict) | sortAlpha }}
+{{- $env = append $env (dict "name" $name "value" (toString (get $group.env $name))) }}
 {{- end }}
 {{- $from := list }}
 {{- if .Values.s3.existingSecret }}{{ $from = append $from (dict "secretRef" (dict "name" .Values.s3.existingSecret)) }}{{ end }}
@@ -137,6 +143,18 @@ env:
 envFrom:
   {{- toYaml $from | nindent 2 }}
 {{- end }}
+{{- end }}
+{{- end }}
+
+{{/* The run's overrides the chart adds before train.overrides: where checkpoints go, which paths every
+node shares. Mirrored by infra/k8s/rayjob.py (stvg submit puts both in the run config instead). */}}
+{{- define "stvg.chartOverrides" -}}
+{{- $out := list }}
+{{- with .Values.train.checkpointUri }}{{ $out = append $out (printf "checkpoint.uri=%s" .) }}{{ end }}
+{{- $paths := list }}
+{{- range .Values.train.sharedVolumes }}{{ $paths = append $paths .mountPath }}{{ end }}
+{{- if $paths }}{{ $out = append $out (printf "cluster.shared_paths=[%s]" (join "," $paths)) }}{{ end }}
+{{- toJson $out }}
 {{- end }}
 
 {{/*
@@ -197,7 +215,7 @@ spec:
         - name: client
           containerPort: 10001
       {{- end }}
-      {{- with include "stvg.rayEnv" $root | trim }}
+      {{- with include "stvg.rayEnv" (dict "root" $root "group" .group) | trim }}
       {{- . | nindent 6 }}
       {{- end }}
       volumeMounts:
@@ -210,6 +228,14 @@ spec:
           mountPath: /tmp
         - name: home
           mountPath: /home/stvg
+        {{- range $v.train.sharedVolumes }}
+        - name: {{ .name }}
+          mountPath: {{ .mountPath }}
+          readOnly: {{ .readOnly | default false }}
+        {{- end }}
+        {{- with .group.volumeMounts }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
   volumes:
     - name: run-config
       configMap:
@@ -222,6 +248,15 @@ spec:
       emptyDir: {}
     - name: home
       emptyDir: {}
+    {{- range $v.train.sharedVolumes }}
+    - name: {{ .name }}
+      persistentVolumeClaim:
+        claimName: {{ .claimName }}
+        readOnly: {{ .readOnly | default false }}
+    {{- end }}
+    {{- with .group.volumes }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
 {{- end }}
 
 {{/* A Ray worker group; call with (dict "root" $ "name" "learner" "resource" "stvg_learner"). */}}
@@ -264,6 +299,19 @@ spec:
       {{- if ge (int $g.shmGiB) (int (trimSuffix "Gi" $mem)) }}
         {{- fail (printf "train.%s.shmGiB=%d must be smaller than train.%s.memory=%s: /dev/shm counts against the pod memory limit" $name (int $g.shmGiB) $name $mem) }}
       {{- end }}
+    {{- end }}
+  {{- end }}
+  {{- $ckpt := $v.train.checkpointUri }}
+  {{- if not $ckpt }}
+    {{- fail "train.checkpointUri: name where checkpoints go, e.g. s3://my-bucket/stvg/runs (or a folder on a train.sharedVolumes claim): learner pods write their shards there, and a pod's own disk vanishes with it" }}
+  {{- end }}
+  {{- if not (hasPrefix "s3://" $ckpt) }}
+    {{- $onShared := false }}
+    {{- range $v.train.sharedVolumes }}
+      {{- if and (not .readOnly) (or (eq $ckpt .mountPath) (hasPrefix (printf "%s/" (trimSuffix "/" .mountPath)) $ckpt)) }}{{ $onShared = true }}{{ end }}
+    {{- end }}
+    {{- if not $onShared }}
+      {{- fail (printf "train.checkpointUri=%q must be s3://bucket/prefix or a folder under a writable train.sharedVolumes mountPath: every learner pod writes there" $ckpt) }}
     {{- end }}
   {{- end }}
   {{- $rc := fromYaml (include "stvg.runConfigText" .) }}

@@ -98,6 +98,7 @@ def run_config_file(tmp_path) -> Path:
         "name": "Tiny_Run",
         "learner": {"num_workers": 4, "resources_per_worker": {"stvg_learner": 1}},
         "rollout": {"num_workers": 1, "resources_per_worker": {"stvg_rollout": 1}},
+        "checkpoint": {"uri": "s3://bucket/runs/tiny"},
         "cluster": {"namespace": "ml", "learner": {"replicas": 2, "gpus_per_worker": 2},
                     "secrets": {"reward_token": "reward-token"}},
     }))

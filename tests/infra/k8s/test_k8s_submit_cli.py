@@ -30,6 +30,22 @@ def dry_run(capsys, *args: str) -> list[dict]:
     return load_manifests(out)
 
 
+def test_a_checkpoint_folder_no_other_pod_reaches_is_refused_in_one_line(capsys, run_config_file):
+    code, out, err = submit(capsys, str(run_config_file), "checkpoint.uri=''", "--dry-run")
+    assert code == 2 and out == ""
+    assert err.startswith("stvg submit: error: checkpoint.uri=runs/<name>/checkpoints is a folder on the driver's")
+    assert "s3://bucket/prefix" in err and err.count("\n") == 1
+    code, _, err = submit(capsys, str(run_config_file), "checkpoint.uri=/mnt/ckpt", "--dry-run")
+    assert code == 2 and "checkpoint.uri=/mnt/ckpt" in err
+    # a path on a writable claim mounted on every pod is fine
+    code, out, err = submit(capsys, str(run_config_file), "checkpoint.uri=/mnt/ckpt/run1", "--dry-run",
+                            "cluster.volumes=[{name: ckpt, mount_path: /mnt/ckpt, claim_name: nfs, read_only: false}]")
+    assert code == 0, err
+    rayjob = load_manifests(out)[1]
+    head = rayjob["spec"]["rayClusterSpec"]["headGroupSpec"]["template"]["spec"]
+    assert {"name": "ckpt", "persistentVolumeClaim": {"claimName": "nfs", "readOnly": False}} in head["volumes"]
+
+
 def test_dry_run_prints_a_valid_configmap_and_rayjob(capsys, run_config_file):
     config_map, rayjob = dry_run(capsys, str(run_config_file), "--name", "tiny-1")
     assert (config_map["kind"], rayjob["kind"]) == ("ConfigMap", "RayJob")
