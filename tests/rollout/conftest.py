@@ -73,6 +73,18 @@ def s3_endpoint():
         yield endpoint
 
 
+@pytest.fixture
+def bucket(s3_endpoint) -> str:
+    """A new empty bucket on that server."""
+    import uuid
+
+    import boto3
+
+    name = f"rollout-{uuid.uuid4().hex[:10]}"
+    boto3.client("s3").create_bucket(Bucket=name)
+    return name
+
+
 def _reference_logprobs(model, prompt, token_ids) -> list[float]:
     """Log-probs of `token_ids` after `prompt`, by one plain forward pass built here by hand from the
     PromptInputs fields (independent of the engines and of ModelFamily.model_inputs)."""

@@ -4,7 +4,6 @@ own cache (tiny model, local folder, a Hugging Face folder in S3, an stvg checkp
 from __future__ import annotations
 
 import json
-import uuid
 from pathlib import Path
 
 import boto3
@@ -18,13 +17,6 @@ from rollout.models.source import ModelSource, folder_digest, resolve_model_sour
 def _files(folder: Path) -> dict[str, bytes]:
     return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*")
             if p.is_file() and not p.name.startswith(".")}
-
-
-@pytest.fixture
-def bucket(s3_endpoint) -> str:
-    name = f"models-{uuid.uuid4().hex[:10]}"
-    boto3.client("s3").create_bucket(Bucket=name)
-    return name
 
 
 def _upload_folder(folder: Path, bucket: str, prefix: str) -> str:

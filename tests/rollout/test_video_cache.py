@@ -2,21 +2,11 @@
 
 from __future__ import annotations
 
-import uuid
 
 import pytest
 
 from infra.errors import DataError
 from rollout.video_cache import VideoCache
-
-
-@pytest.fixture
-def bucket(s3_endpoint) -> str:
-    import boto3
-
-    name = f"videos-{uuid.uuid4().hex[:10]}"
-    boto3.client("s3").create_bucket(Bucket=name)
-    return name
 
 
 def _put(bucket: str, key: str, data: bytes) -> str:
