@@ -51,7 +51,8 @@ class RolloutConfig:
     video_cache_bytes: int = 8 * 1024**3
     """Per-worker local cache for videos fetched from s3:// URIs, LRU by bytes."""
     video_cache_dir: Optional[str] = None
-    """Where the video cache lives; None = a temporary directory per worker."""
+    """This node's video cache, shared by its processes (`stvg train` sets it to
+    <model.cache_dir>/videos when unset); None outside a run = a temporary directory per worker."""
 
     # -- prompts and frames --------------------------------------------------------------------
     task: str = "stvg-o1"
