@@ -16,7 +16,7 @@ checkpoint folder on the head's disk is refused before any worker starts.
 from __future__ import annotations
 
 import json
-import os
+import shutil
 import sys
 import tempfile
 import uuid
@@ -114,6 +114,7 @@ def cluster(services):
         cluster.add_worker("w1", "127.0.0.3", {"stvg_learner": 1, "stvg_rollout": 1})
         cluster.add_worker("w2", "127.0.0.4", {"stvg_learner": 1})
         yield cluster
+    shutil.rmtree(root, ignore_errors=True)  # only node logs and the run configs are left outside the nodes
 
 
 def _submit(cluster: LocalCluster, config_path: Path, overrides: list[str]) -> str:
