@@ -44,9 +44,16 @@ comb shave hit serve hold hop crawl creep beat beckon gesture signal salute appl
 """.split()
 _DOUBLE_FINAL = set("run sit put get hit stop step nod hug clap drop pat swim grab chat jog tap skip "
                     "spin begin cut set let rub dig wag nap pet shrug drag wrap shop trip slip hop".split())
-_IRREGULAR_PAST = set("took put sat stood went came ran gave held left fell got threw caught saw said spoke "
-                      "ate drank wrote read rode drove rose hung lay led bent knelt began kept brought sent "
-                      "made did had hid cut shot beat flew swam stuck struck spun swung slid tore wore".split())
+_IRREGULAR_PAST = dict(pair.split(":") for pair in """
+take:took put:put sit:sat stand:stood go:went come:came run:ran give:gave hold:held leave:left fall:fell
+get:got throw:threw catch:caught see:saw say:said speak:spoke eat:ate drink:drank write:wrote read:read
+ride:rode drive:drove rise:rose hang:hung lie:lay lead:led bend:bent kneel:knelt begin:began keep:kept
+bring:brought send:sent make:made do:did have:had hide:hid cut:cut shoot:shot beat:beat fly:flew swim:swam
+stick:stuck strike:struck spin:spun swing:swung slide:slid tear:tore wear:wore hit:hit set:set let:let
+feed:fed lay:laid fight:fought bite:bit shake:shook wake:woke dig:dug sing:sang sweep:swept creep:crept
+sleep:slept
+""".split())
+"""Base form -> past tense of the irregular verbs (the lexicon's and a few more)."""
 _AUX_PRESENT = set("is are has have does do can will would could should may might must keeps starts begins "
                    "continues tries".split())
 _AUX_PAST = set("was were had did".split())
@@ -87,6 +94,8 @@ def _gerund(verb: str) -> str:
 
 
 def _past(verb: str) -> str:
+    if verb in _IRREGULAR_PAST:
+        return _IRREGULAR_PAST[verb]
     if verb.endswith("e"):
         return verb + "d"
     if verb.endswith("y") and verb[-2] not in "aeiou":
@@ -96,9 +105,10 @@ def _past(verb: str) -> str:
     return verb + "ed"
 
 
+_BASE_VERB_SET = frozenset(_BASE_VERBS)
 PRESENT_VERBS = frozenset(_third_person(v) for v in _BASE_VERBS) | _AUX_PRESENT
 """Finite present-tense forms (third person) of the lexicon's verbs, plus auxiliaries."""
-PAST_VERBS = frozenset(_past(v) for v in _BASE_VERBS) | _IRREGULAR_PAST | _AUX_PAST
+PAST_VERBS = frozenset(_past(v) for v in _BASE_VERBS) | frozenset(_IRREGULAR_PAST.values()) | _AUX_PAST
 GERUNDS = frozenset(_gerund(v) for v in _BASE_VERBS)
 
 
@@ -172,12 +182,87 @@ def _find_action_start(words: list[str], start: int) -> Optional[int]:
     return relative_verb
 
 
+_DO = {"do", "does", "did"}
+_BE = {"is", "are", "was", "were"}
+
+
+def _is_question_verb(words: list[str], i: int) -> bool:
+    """words[i] is the finite verb of a wh-question (not a noun after a determiner or preposition)."""
+    prev = words[i - 1]
+    if prev in _DETERMINERS or prev in _PREPOSITIONS:
+        return False
+    return words[i] in _DO or words[i] in PRESENT_VERBS or words[i] in PAST_VERBS
+
+
+def _conjugate(base: str, auxiliary: str) -> str:
+    """The verb as the do-auxiliary inflects it: does -> third person, did -> past, do -> base."""
+    return {"does": _third_person, "did": _past}.get(auxiliary, str)(base)
+
+
+def _decompose_question(tokens: list[str], words: list[str], start: int) -> Optional[SubQueries]:
+    """A wh-question (VidSTG's interrogative sentences) whose answer is the target. The target
+    keeps everything the question says about it:
+
+    - the wh-phrase names it: "who"/"whom" -> "the person", "what" -> "the object", with the words
+      up to the verb ("who in red" -> "the person in red"); "which"/"what"/"whose" + words ->
+      "the" + words ("which adult in red" -> "the adult in red");
+    - the target is the subject ("who is watching the ball?"): action = the verb phrase; attribute
+      = the wh-phrase's noun phrase when it has words of its own, else that noun with the verb
+      phrase as a relative clause ("the person who is watching the ball", "the object that is
+      caught by the boy"), since the verb phrase is all the question says about it;
+    - the target is the object, with do ("what does the adult in red hold?") or a progressive
+      ("what is the child pushing?"): attribute = "the object that the adult in red holds",
+      action = "the adult in red holds something" (someone for a person, or the wh-phrase's noun).
+    None when no verb follows the wh-phrase."""
+    wh = words[start]
+    verb = next((i for i in range(start + 1, len(words)) if _is_question_verb(words, i)), None)
+    if verb is None:
+        return None
+    described = " ".join(tokens[start + 1:verb]).strip(" ,")
+    person = wh in ("who", "whom")
+    if person:
+        target, stand_in = _join("the person", described), "someone"
+    elif described and words[start + 1] not in _PREPOSITIONS:
+        target = stand_in = f"the {described}"
+    else:
+        target, stand_in = _join("the object", described), "something"
+    rest = tokens[verb + 1:]
+    if words[verb] in _DO and len(rest) > 1:
+        # "what does | the adult in red | hold | on the table": the main verb is the first base form
+        # of the lexicon after the subject, else the last word
+        after = range(verb + 2, len(words))
+        main = next((i for i in after if words[i] in _BASE_VERB_SET and words[i - 1] not in _DETERMINERS
+                     and words[i - 1] not in _PREPOSITIONS), len(words) - 1)
+        subject = " ".join(tokens[verb + 1:main])
+        finite = _conjugate(words[main], words[verb])
+        tail = " ".join(tokens[main + 1:])
+        return SubQueries(_join(target, "that", subject, finite, tail), _join(subject, finite, stand_in, tail))
+    if words[verb] in _BE and len(rest) > 1 and words[verb + 1] in _DETERMINERS:
+        # "what is | the child in red | pushing": the subject runs up to the first participle
+        main = next((i for i in range(verb + 2, len(words)) if _is_gerund(words, i)
+                     and words[i - 1] not in _DETERMINERS), None)
+        if main is not None:
+            subject = " ".join(tokens[verb + 1:main])
+            tail = " ".join(tokens[main + 1:])
+            return SubQueries(_join(target, "that", subject, words[verb], tokens[main], tail),
+                              _join(subject, words[verb], tokens[main], stand_in, tail))
+    phrase = " ".join(tokens[verb:]).strip(" ,")
+    if described:
+        return SubQueries(target, phrase)
+    return SubQueries(_join(target, "who" if person else "that", phrase), phrase)
+
+
+def _join(*parts: str) -> str:
+    return " ".join(p for p in parts if p).strip(" ,")
+
+
 def decompose_by_rules(query: str) -> SubQueries:
     """Rule-based split (no model). On the normalised query:
 
     - a leading "there is/are/was/were" is dropped ("there is a child watching a ball");
-    - a wh-question keeps its wh-word (with the next word when it is a noun: "which man") as the
-      attribute and the rest as the action;
+    - a wh-question (VidSTG's interrogative sentences) asks for the target: `_decompose_question`
+      keeps what the question says about it ("what does the adult in red hold?" -> attribute
+      "the object that the adult in red holds", action "the adult in red holds something");
     - the action starts at the main verb: the first finite present-tense verb of the lexicon
       (third person, or an auxiliary such as "is"/"has"), else the first past-tense one, else the
       first -ing participle ("the red square moving right"); a verb right after a determiner or a
@@ -194,12 +279,9 @@ def decompose_by_rules(query: str) -> SubQueries:
     if len(words) > 2 and words[0] == "there" and words[1] in ("is", "are", "was", "were"):
         start = 2
     if len(words) > start + 1 and words[start] in _WH:
-        cut = start + 1
-        nxt = words[cut]
-        if words[start] in ("which", "what", "whose") and nxt not in PRESENT_VERBS | PAST_VERBS | _AUX_PRESENT:
-            cut += 1
-        if cut < len(tokens):
-            return SubQueries(" ".join(tokens[start:cut]), " ".join(tokens[cut:]).strip(" ,"))
+        question = _decompose_question(tokens, words, start)
+        if question is not None:
+            return question
     verb = _find_action_start(words, start) if len(words) > start + 1 else None
     if verb is None:
         return SubQueries(text, text)
@@ -216,8 +298,11 @@ def decompose_by_rules(query: str) -> SubQueries:
 DECOMPOSE_PROMPT = (
     "Split this description of a target in a video into two parts.\n"
     '"attribute": the noun phrase that names the target together with its appearance (who or what it '
-    "is, what it looks like, what it wears).\n"
-    '"action": what the target does (the verb phrase), or "" if it does nothing.\n'
+    "is, what it looks like, what it wears). If the description is a question, the target is what it "
+    'asks for: name it with everything the question says about it ("what does the man in red hold?": '
+    '"the object that the man in red holds").\n'
+    '"action": what the target does (the verb phrase), or the event the question asks about '
+    '("the man in red holds something"), or "" if it does nothing.\n'
     'Answer with JSON only, for example: {{"attribute": "the man in the grey coat", "action": "picks up the phone"}}\n'
     'Description: "{query}"'
 )

@@ -29,17 +29,51 @@ TABLE = [
     ("The old man walked to the door and sat down.", "the old man", "walked to the door and sat down"),
     ("The man in the blue shirt turns left.", "the man in the blue shirt", "turns left"),
     ("the man left the room", "the man", "left the room"),
-    # VidSTG declarative and interrogative
+    # VidSTG declarative (its interrogatives: QUESTIONS below)
     ("there is a child in red watching a ball on the ground.", "a child in red", "watching a ball on the ground"),
-    ("who is watching the ball?", "who", "is watching the ball"),
-    ("which dog is chasing the cat?", "which dog", "is chasing the cat"),
+    ("the child in blue is watching the ball.", "the child in blue", "is watching the ball"),
     # a relative clause with no main verb, and no verb at all
     ("the woman who is holding the phone", "the woman", "is holding the phone"),
     ("the man on the left", "the man on the left", "the man on the left"),
 ]
 
 
-@pytest.mark.parametrize("query, attribute, action", TABLE)
+# VidSTG interrogative sentences: the answer is the target, so the attribute sub-query must say
+# what the question says about it (the bare wh-word would leave the spatial question empty).
+# VidSTG asks for the subject ("who is watching the ball?", its annotation format's example), for
+# the object in the passive ("what is caught by the squatting boy on the floor?", the VidSTG paper's
+# figure 1) or with do / a progressive, and about spatial relations ("who is in front of ...?").
+QUESTIONS = [
+    # the target is the subject: nothing but the verb phrase describes it
+    ("who is watching the ball?", "the person who is watching the ball", "is watching the ball"),
+    ("What is caught by the squatting boy on the floor?",
+     "the object that is caught by the squatting boy on the floor", "is caught by the squatting boy on the floor"),
+    ("who leans on the white car?", "the person who leans on the white car", "leans on the white car"),
+    ("who is in front of the black car?", "the person who is in front of the black car",
+     "is in front of the black car"),
+    ("what is above the adult?", "the object that is above the adult", "is above the adult"),
+    # the wh-phrase describes the target itself
+    ("which adult in red is holding a cup?", "the adult in red", "is holding a cup"),
+    ("who in red is riding a bicycle?", "the person in red", "is riding a bicycle"),
+    ("which dog is chasing the cat?", "the dog", "is chasing the cat"),
+    # the target is the object: the attribute keeps the other participant, the action is the event
+    ("What does the adult in red hold?", "the object that the adult in red holds", "the adult in red holds something"),
+    ("who does the child in pink hug?", "the person that the child in pink hugs", "the child in pink hugs someone"),
+    ("whom does the woman with a bag follow?", "the person that the woman with a bag follows",
+     "the woman with a bag follows someone"),
+    ("what did the man put on the table?", "the object that the man put on the table",
+     "the man put something on the table"),
+    ("who did the dog bite?", "the person that the dog bit", "the dog bit someone"),
+    ("what does the adult tow?", "the object that the adult tows", "the adult tows something"),  # verb outside the lexicon
+    ("which ball does the boy kick?", "the ball that the boy kicks", "the boy kicks the ball"),
+    ("what is the adult man in black holding?", "the object that the adult man in black is holding",
+     "the adult man in black is holding something"),
+    ("what is the dog chasing in the yard?", "the object that the dog is chasing in the yard",
+     "the dog is chasing something in the yard"),
+]
+
+
+@pytest.mark.parametrize("query, attribute, action", TABLE + QUESTIONS)
 def test_rule_based_decomposition(query, attribute, action):
     assert decompose_by_rules(query) == SubQueries(attribute, action, "rules")
 
