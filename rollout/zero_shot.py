@@ -8,8 +8,11 @@ default (a verb lexicon plus heuristics, below); with a `generate_fn` it asks th
 (DECOMPOSE_PROMPT) and falls back to the rules when the answer does not parse.
 
 TAS runs the model on the original frames and on temporally augmented ones (`sample_views`:
-reversed order, or sampled half an interval later), maps every predicted span back to forward
-time (`TemporalView.to_forward`, `unreverse_span`) and combines them (`assemble_spans`).
+reversed order, or sampled half an interval later), maps every predicted span and box back to
+forward time (`TemporalView.to_forward`, `unreverse_span`, `unreverse_boxes`) and combines them:
+spans with `assemble_spans`, instance ids with `vote_ids`, boxes per evaluation frame with
+`assemble_boxes` (the paper assembles the spatial grounding of the attribute sub-query across the
+original and the reversed frames, so that it is temporally consistent).
 
 Left out: the paper's logit-guided re-attention (LRA), which learns latent spatial/temporal prompts
 by test-time optimisation of the model's attention over the sub-queries' grounding tokens. It needs
@@ -386,6 +389,12 @@ def unreverse_span(span: tuple[float, float], duration: float) -> tuple[float, f
     return (duration - end, duration - start)
 
 
+def unreverse_boxes(boxes: Sequence[Sequence[float]], duration: float) -> list[list[float]]:
+    """Boxes [[t, x1, y1, x2, y2], ...] predicted on the reversed view, in forward time
+    ([duration - t, ...]), sorted by time."""
+    return sorted([[duration - row[0], *row[1:]] for row in boxes], key=lambda row: row[0])
+
+
 @dataclass(frozen=True)
 class TemporalView:
     kind: str
@@ -473,6 +482,69 @@ def assemble_spans(predictions: Sequence[Optional[tuple[float, float]]], weights
     chosen = [(p, w) for p, w in valid if _tiou(p, anchor) >= min_tiou]
     total = sum(w for _, w in chosen)
     return (sum(w * p[0] for p, w in chosen) / total, sum(w * p[1] for p, w in chosen) / total)
+
+
+def assemble_boxes(tubes: Sequence[Sequence[Sequence[float]]], times: Sequence[float],
+                   weights: Optional[Sequence[float]] = None, *, min_iou: float = 0.5) -> list[list[float]]:
+    """One box per time of `times` (seconds) from the views' tubes ([[t, x1, y1, x2, y2], ...] in
+    forward time and original pixels, one tube per view; [] when the view gave no boxes):
+
+    1. each view's box at t: its boxes linearly interpolated between the two around t (the first
+       box of a repeated t; corners ordered). A view whose boxes do not reach t gives none there,
+       unless no view reaches t: then every view holds its nearest box (as the metrics hold a
+       tube's first and last box);
+    2. the anchor is the box that agrees most with all of them: the largest sum_j w_j IoU(b_i, b_j)
+       (its own weight included); ties go to the earliest view (pass the original view first);
+    3. the result is the mean of the anchor and the boxes with IoU >= `min_iou` with it, each
+       weighted by w_i x IoU(b_i, anchor) (the anchor by w_anchor): views that agree pull the box
+       towards them in proportion to how much they agree, views that do not are left out.
+
+    Returns [[t, x1, y1, x2, y2], ...] for every t, or [] when no view has a box. `weights`
+    default to 1 each and must be > 0."""
+    if weights is None:
+        weights = [1.0] * len(tubes)
+    if len(weights) != len(tubes):
+        raise ValueError(f"{len(weights)} weights for {len(tubes)} tubes")
+    if any(not w > 0 for w in weights):
+        raise ValueError(f"weights must be > 0, got {list(weights)}")
+    if not 0.0 <= min_iou <= 1.0:
+        raise ValueError(f"min_iou must be in [0, 1], got {min_iou}")
+    views = [(_tube_rows(tube), float(w)) for tube, w in zip(tubes, weights)]
+    views = [(rows, w) for rows, w in views if len(rows)]
+    if not views:
+        return []
+    out = []
+    for t in times:
+        reaching = [(rows, w) for rows, w in views if rows[0, 0] <= t <= rows[-1, 0]] or views
+        boxes = np.stack([_box_at(rows, t) for rows, _ in reaching])
+        out.append([float(t), *_consensus(boxes, np.array([w for _, w in reaching]), min_iou).tolist()])
+    return out
+
+
+def _tube_rows(tube: Sequence[Sequence[float]]) -> np.ndarray:
+    """[k, 5] rows sorted by t, the first of a repeated t, corners ordered (x1 <= x2, y1 <= y2)."""
+    rows = np.asarray(tube, dtype=np.float64).reshape(-1, 5)
+    _, first = np.unique(rows[:, 0], return_index=True)
+    rows = rows[first]
+    x1, x2 = np.minimum(rows[:, 1], rows[:, 3]), np.maximum(rows[:, 1], rows[:, 3])
+    y1, y2 = np.minimum(rows[:, 2], rows[:, 4]), np.maximum(rows[:, 2], rows[:, 4])
+    return np.stack([rows[:, 0], x1, y1, x2, y2], axis=-1)
+
+
+def _box_at(rows: np.ndarray, t: float) -> np.ndarray:
+    """The tube's box at t: linear interpolation, held at the first/last box outside its range."""
+    return np.array([np.interp(t, rows[:, 0], rows[:, c]) for c in range(1, 5)])
+
+
+def _consensus(boxes: np.ndarray, weights: np.ndarray, min_iou: float) -> np.ndarray:
+    from rewards.boxes import iou
+
+    n = len(boxes)
+    pairwise = iou(np.repeat(boxes, n, axis=0), np.tile(boxes, (n, 1))).reshape(n, n)
+    np.fill_diagonal(pairwise, 1.0)  # a zero-area box still agrees with itself
+    anchor = int(np.argmax(pairwise @ weights))  # argmax returns the first maximum
+    share = weights * pairwise[anchor] * (pairwise[anchor] >= min_iou)
+    return share @ boxes / share.sum()
 
 
 def vote_ids(ids: Sequence[Optional[int]], weights: Optional[Sequence[float]] = None) -> Optional[int]:

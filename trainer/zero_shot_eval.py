@@ -12,18 +12,23 @@ combined into one prediction in the `stvg score` format, scored like the plain e
     vtg      the span of a VTG question with the action sub-query;
     stvg-r1  the span of a VTG question with the action sub-query, the instance id of an STVG-R1
              question with the attribute sub-query (ids drawn as usual); the tube is that
-             instance's track inside the action's span (rewards.predictions with tracks and fps);
+             instance's track on the evaluation frames of the action's span;
     stvg-o1  the span of a VTG question with the action sub-query, the boxes of an STVG-o1
-             question with the attribute sub-query (the metrics interpolate them over the span
-             and hold the nearest one outside it).
+             question with the attribute sub-query, resampled on the evaluation frames of the
+             action's span (interpolated; the nearest held where the answer has none).
   When the action question gives no parseable span, the attribute question's span is used.
 
 --assemble (TAS, temporal-augmented assembling): every question is also asked on augmented frame
 samplings of the video (rollout.zero_shot: `reversed` = the frames in reverse order with mirrored
-times, `shifted` = frames sampled half an interval later; `both` = the two), each answer's span is
-mapped back to forward time, and the spans of one question are assembled with
-rollout.zero_shot.assemble_spans (the original view first, so it wins ties); ids are voted
-(vote_ids). Boxes (stvg-o1) come from the original view only.
+times, `shifted` = frames sampled half an interval later; `both` = the two). Each answer's span and
+boxes are mapped back to forward time; the spans of one question are assembled with
+rollout.zero_shot.assemble_spans (the original view first, so it wins ties), STVG-R1 ids are voted
+(vote_ids, reported as the prediction's "instance_id"), and the target question's boxes are
+assembled per evaluation frame with rollout.zero_shot.assemble_boxes: the views' STVG-o1 boxes, or
+for STVG-R1 the track of the id each view named.
+
+Boxes (any strategy) are given only inside the final span: on the sample's evaluation frames
+(rewards.metrics.evaluation_frames) from round(t_start * fps) to round(t_end * fps), exclusive.
 """
 
 from __future__ import annotations
@@ -32,13 +37,14 @@ from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
 
 from infra.data.sample import GroundingSample
-from rewards.metrics import evaluate
+from rewards.frames import seconds_to_frame
+from rewards.metrics import evaluate, evaluation_frames
 from rewards.parsing import parse_stvg_r1, parse_vtg
 from rewards.predictions import completion_to_prediction
 from rollout.engines import SamplingConfig
 from rollout.prompting import PromptOptions
-from rollout.zero_shot import (DECOMPOSE_PROMPT, SubQueries, assemble_spans, decompose_by_rules, decompose_query,
-                               normalise_query, unreverse_span, vote_ids)
+from rollout.zero_shot import (DECOMPOSE_PROMPT, SubQueries, assemble_boxes, assemble_spans, decompose_by_rules,
+                               decompose_query, normalise_query, unreverse_boxes, unreverse_span, vote_ids)
 from trainer.evaluation import EvalResult, dataset_kind
 
 DECOMPOSE = ("none", "rules", "model")
@@ -75,7 +81,7 @@ class Reading:
     span: Optional[Span]
     instance_id: Optional[int] = None
     boxes: list = field(default_factory=list)
-    """stvg-o1: [[t, x1, y1, x2, y2], ...] in original-video pixels; read on the original view only."""
+    """stvg-o1: [[t, x1, y1, x2, y2], ...] in forward time and original-video pixels, sorted by t."""
 
 
 def read_answer(task: str, text: str, sample_id: str, view: str, duration: float,
@@ -92,15 +98,16 @@ def read_answer(task: str, text: str, sample_id: str, view: str, duration: float
     else:
         prediction = completion_to_prediction("stvg-o1", text, sample_id, scale_to_original)
         span = None if prediction is None else (prediction["t_start"], prediction["t_end"])
-        if prediction is not None and view == "original":
-            boxes = prediction["boxes"]
+        boxes = [] if prediction is None else prediction["boxes"]
+        if view == "reversed":
+            boxes = unreverse_boxes(boxes, duration)
     if span is not None and view == "reversed":
         span = unreverse_span(span, duration)
     return Reading(span, instance_id, boxes)
 
 
 def combine(task: str, sample: GroundingSample, readings: dict[str, list[Reading]], *,
-            min_tiou: float = 0.3) -> Optional[dict[str, Any]]:
+            min_tiou: float = 0.3, min_iou: float = 0.5) -> Optional[dict[str, Any]]:
     """One `stvg score` prediction from the readings of each role (in view order, original first),
     or None when no question gave a span. See the module docstring for which role gives what."""
     spans = {role: assemble_spans([r.span for r in rs], min_tiou=min_tiou) for role, rs in readings.items()}
@@ -108,19 +115,45 @@ def combine(task: str, sample: GroundingSample, readings: dict[str, list[Reading
     if span is None:
         return None
     span = (max(span[0], 0.0), span[1])
+    prediction: dict[str, Any] = {"id": sample.id, "t_start": span[0], "t_end": span[1], "boxes": []}
     target = readings.get("attribute") or readings.get("query") or []
     if task == "stvg-r1":
         instance_id = vote_ids([r.instance_id for r in target])
-        if instance_id is not None:
-            answer = f"<think></think><answer>Target ID: {instance_id}, Time range: {span[0]:.4f} to {span[1]:.4f}</answer>"
-            return completion_to_prediction("stvg-r1", answer, sample.id, tracks=sample.tracks or {}, fps=sample.fps)
-    boxes = target[0].boxes if task == "stvg-o1" and target else []
-    return {"id": sample.id, "t_start": span[0], "t_end": span[1], "boxes": boxes}
+        if instance_id is None:
+            return prediction
+        prediction["instance_id"] = instance_id
+        tubes = [track_tube(sample, r.instance_id) for r in target]
+    elif task == "stvg-o1":
+        tubes = [r.boxes for r in target]
+    else:
+        return prediction
+    prediction["boxes"] = assemble_boxes(tubes, span_times(sample, span), min_iou=min_iou)
+    return prediction
+
+
+def track_tube(sample: GroundingSample, instance_id: Optional[int]) -> list[list[float]]:
+    """The sample's track of `instance_id` as [[f / fps, x1, y1, x2, y2], ...] (original pixels);
+    [] for no id or an id without a track."""
+    tracks = sample.tracks or {}
+    if instance_id is None or not sample.fps > 0:
+        return []
+    track = tracks.get(instance_id, tracks.get(str(instance_id), {}))
+    return [[int(f) / sample.fps, *(float(v) for v in box)] for f, box in sorted((int(f), b) for f, b in track.items())]
+
+
+def span_times(sample: GroundingSample, span: Span) -> list[float]:
+    """Seconds of the sample's evaluation frames inside the span: the frames f of
+    rewards.metrics.evaluation_frames with round(start * fps) <= f < round(end * fps)."""
+    if not sample.fps > 0:
+        return []
+    low, high = seconds_to_frame(span[0], sample.fps), seconds_to_frame(span[1], sample.fps)
+    return [f / sample.fps for f in evaluation_frames(*sample.segment, sample.fps).tolist() if low <= f < high]
 
 
 def run_zero_shot_evaluation(pool, samples: Sequence[GroundingSample], *, task: str, source: str,
                              max_new_tokens: int, decompose: str = "none", assemble: str = "none",
-                             temperature: float = 0.0, seed: int = 0, min_tiou: float = 0.3) -> EvalResult:
+                             temperature: float = 0.0, seed: int = 0, min_tiou: float = 0.3,
+                             min_iou: float = 0.5) -> EvalResult:
     """Answers from the rollout pool with the strategies chosen, combined and scored (stvg score's metrics)."""
     if decompose not in DECOMPOSE or assemble not in ASSEMBLE:
         raise ValueError(f"decompose must be one of {DECOMPOSE} and assemble one of {tuple(ASSEMBLE)}")
@@ -142,8 +175,10 @@ def run_zero_shot_evaluation(pool, samples: Sequence[GroundingSample], *, task: 
                 readings[i].setdefault(first.role, []).append(reading)
                 rows.append({"id": sample.id, "role": first.role, "view": view, "task": first.task,
                              "query": asks[i][j].query, "completion": completion.text,
-                             "span": list(reading.span) if reading.span else None})
-    predictions = [p for s, r in zip(samples, readings) if (p := combine(task, s, r, min_tiou=min_tiou)) is not None]
+                             "span": list(reading.span) if reading.span else None,
+                             "instance_id": reading.instance_id})
+    predictions = [p for s, r in zip(samples, readings)
+                   if (p := combine(task, s, r, min_tiou=min_tiou, min_iou=min_iou)) is not None]
     report = evaluate(samples, predictions, dataset_kind(source))
     metrics = {f"eval/{name}": value for name, value in report.aggregates["all"].items()}
     metrics["eval/parsed_frac"] = len(predictions) / max(len(samples), 1)

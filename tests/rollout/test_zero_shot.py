@@ -8,8 +8,9 @@ import json
 import numpy as np
 import pytest
 
-from rollout.zero_shot import (DECOMPOSE_PROMPT, SubQueries, assemble_spans, augment_timestamps, decompose_by_rules,
-                               decompose_query, parse_decomposition, sample_views, unreverse_span, vote_ids)
+from rollout.zero_shot import (DECOMPOSE_PROMPT, SubQueries, assemble_boxes, assemble_spans, augment_timestamps,
+                               decompose_by_rules, decompose_query, parse_decomposition, sample_views,
+                               unreverse_boxes, unreverse_span, vote_ids)
 
 TABLE = [
     # the issue's example
@@ -134,6 +135,12 @@ def test_unreverse_span_by_hand_and_round_trip():
     assert unreverse_span(unreverse_span(forward, 20.0), 20.0) == pytest.approx(forward)
 
 
+def test_unreverse_boxes_mirrors_their_times_and_sorts_them():
+    # seconds 2 and 5 of the reversed view of a 20 s video are 18 and 15 s into the video
+    assert unreverse_boxes([[2.0, 1, 2, 3, 4], [5.0, 5, 6, 7, 8]], 20.0) == [[15.0, 5, 6, 7, 8], [18.0, 1, 2, 3, 4]]
+    assert unreverse_boxes([], 20.0) == []
+
+
 def _colour_span(view, colour) -> tuple[float, float] | None:
     """A stand-in model that answers with the presented times of the first and last frame showing
     the target's colour (a test double for the MLLM, not our code)."""
@@ -206,3 +213,52 @@ def test_voting_ids_across_views():
     assert vote_ids([5, 3, None], [1.0, 2.0, 9.0]) == 3
     assert vote_ids([None, None]) is None
 
+
+
+# ---- assembling boxes ---------------------------------------------------------------------------
+
+def test_one_tube_is_interpolated_at_the_asked_times():
+    tube = [[2.0, 20.0, 0.0, 30.0, 10.0], [0.0, 0.0, 0.0, 10.0, 10.0]]  # unsorted on purpose
+    assert assemble_boxes([tube], [0.0, 0.5, 2.0]) == [[0.0, 0.0, 0.0, 10.0, 10.0], [0.5, 5.0, 0.0, 15.0, 10.0],
+                                                       [2.0, 20.0, 0.0, 30.0, 10.0]]
+
+
+def test_boxes_that_agree_are_averaged_by_their_iou_with_the_anchor():
+    a = [[1.0, 0.0, 0.0, 10.0, 10.0]]
+    c = [[1.0, 5.0, 0.0, 15.0, 10.0]]  # IoU with a: 50 / 150 = 1/3
+    # agreement: a and its copy 1 + 1 + 1/3, c 1/3 + 1/3 + 1: the anchor is the first copy of a.
+    # At min_iou 0.5, c is left out; at 0.3 it counts with weight 1/3:
+    # x1 = (0 + 0 + 5/3) / (7/3) = 5/7, x2 = (10 + 10 + 15/3) / (7/3) = 75/7
+    assert assemble_boxes([a, a, c], [1.0]) == [[1.0, 0.0, 0.0, 10.0, 10.0]]
+    ((t, *box),) = assemble_boxes([a, a, c], [1.0], min_iou=0.3)
+    assert box == pytest.approx([5 / 7, 0.0, 75 / 7, 10.0])
+
+
+def test_the_heavier_or_the_first_view_wins_between_disjoint_boxes():
+    left, right = [[0.0, 0.0, 0.0, 10.0, 10.0]], [[0.0, 50.0, 0.0, 60.0, 10.0]]
+    assert assemble_boxes([left, right], [0.0]) == [[0.0, 0.0, 0.0, 10.0, 10.0]]
+    assert assemble_boxes([left, right], [0.0], [1.0, 2.0]) == [[0.0, 50.0, 0.0, 60.0, 10.0]]
+
+
+def test_a_view_only_counts_where_its_boxes_reach_unless_none_reaches():
+    early = [[0.0, 0.0, 0.0, 10.0, 10.0], [2.0, 0.0, 0.0, 10.0, 10.0]]
+    late = [[1.0, 50.0, 0.0, 60.0, 10.0], [3.0, 50.0, 0.0, 60.0, 10.0]]
+    weights = [1.0, 3.0]  # the late view wins wherever both reach
+    assert assemble_boxes([early, late], [0.5, 1.5, 2.5], weights) == [
+        [0.5, 0.0, 0.0, 10.0, 10.0],    # only the early view reaches 0.5 s
+        [1.5, 50.0, 0.0, 60.0, 10.0],   # both reach: the heavier one
+        [2.5, 50.0, 0.0, 60.0, 10.0]]   # only the late view
+    # at 5 s no view reaches: both hold their last box and the heavier one wins
+    assert assemble_boxes([early, late], [5.0], weights) == [[5.0, 50.0, 0.0, 60.0, 10.0]]
+    assert assemble_boxes([early, late], [5.0], [3.0, 1.0]) == [[5.0, 0.0, 0.0, 10.0, 10.0]]
+
+
+def test_assembling_boxes_orders_corners_and_skips_views_without_boxes():
+    flipped = [[0.0, 10.0, 10.0, 0.0, 0.0]]
+    assert assemble_boxes([[], flipped], [0.0]) == [[0.0, 0.0, 0.0, 10.0, 10.0]]
+    assert assemble_boxes([[], []], [0.0, 1.0]) == []
+    assert assemble_boxes([flipped], []) == []
+    with pytest.raises(ValueError, match="1 weights for 2"):
+        assemble_boxes([flipped, flipped], [0.0], [1.0])
+    with pytest.raises(ValueError, match="min_iou"):
+        assemble_boxes([flipped], [0.0], min_iou=1.5)
