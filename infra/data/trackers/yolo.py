@@ -5,9 +5,15 @@ in between; this adapter is the simpler box-level stand-in that fits the same `I
 interface: `model.track(source=video, stream=True, persist=True, tracker=..., vid_stride=...)`,
 keeping each result's `boxes.id` and `boxes.xyxy` (original-image pixels).
 
-NOT VERIFIED HERE: `ultralytics` is not installed on the development machines (and its weights
-cannot be downloaded in tests). Written against Ultralytics' public tracking API; the weights must
-be a local file, so nothing is fetched from a hub.
+Frame ids: for a video file, Ultralytics' loader (`LoadImagesAndVideos.__next__`) grabs `vid_stride`
+frames and returns the last one grabbed, and stops after int(frame_count / vid_stride) results, so
+result k (from 0) is frame (k + 1) * vid_stride - 1, not k * vid_stride.
+
+NOT VERIFIED HERE against the real package: `ultralytics` is not installed on the development
+machines (and its weights cannot be downloaded in tests). tests/infra/data/test_yolo_tracker.py
+runs this adapter on a real encoded video against a fake of the part of Ultralytics' API it calls
+(YOLO(weights).track(...) yielding results with boxes.id / boxes.xyxy, and the loader's frame
+stride above). The weights must be a local file, so nothing is fetched from a hub.
 """
 
 from __future__ import annotations
@@ -70,6 +76,7 @@ class YoloTracker:
             options["device"] = cfg.device
         tracks: dict[int, dict[int, Box]] = {}
         for k, result in enumerate(model.track(**options)):
+            frame = (k + 1) * stride - 1  # the last of the stride frames the loader grabbed
             boxes = result.boxes
             if boxes is None or boxes.id is None:
                 continue
@@ -79,7 +86,7 @@ class YoloTracker:
             floor = cfg.min_relative_area * max(areas, default=0.0)
             for tid, box, area in zip(ids, xyxy, areas):
                 if area >= floor:
-                    tracks.setdefault(int(tid), {})[k * stride] = tuple(float(v) for v in box)
+                    tracks.setdefault(int(tid), {})[frame] = tuple(float(v) for v in box)
         return tracks
 
 
