@@ -3,8 +3,9 @@
 - STVG-R1 on a dataset that ships no tracks: the colour-blob tracker runs once, its tracks are
   cached beside the annotations, a GRPO step and the final evaluation run;
 - zero-shot STVG-R1 evaluation with query decomposition and temporal-augmented assembling, by a
-  scripted model (tests/trainer/_seed_models.py) that always answers "Target ID: 2, Time range: 4 to
-  9": the tube is instance 2's track from 4 to 9 s, worked out from the generator's tracks.json;
+  scripted model (tests/trainer/_seed_models.py) that answers differently per temporal view (it
+  reads the view from the colours of a colour-clock video) and per question (VTG or STVG-R1): the
+  assembled span, the voted id and the per-frame tube are worked out by hand;
 - the VideoTG-R1 preset: curation counts in MLflow and the drop list, with the scripted model
   answering the reflection question "yes, at 8-12 s" (hand-worked in test_seed_curation.py)."""
 
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.trainer._seed_models import R1_ID2_4_TO_9, YES_8_TO_12, write_scripted_model
+from tests.trainer._seed_models import YES_8_TO_12, write_scripted_model
 
 pytestmark = pytest.mark.slow
 
@@ -76,37 +77,118 @@ def test_stvg_r1_trains_on_a_dataset_without_tracks_by_tracking_its_videos_once(
         assert client.get_metric_history(found.info.run_id, name), f"{name} was not logged"
 
 
-def test_zero_shot_strategies_give_the_tube_of_the_predicted_id_and_stvg_score_agrees(tmp_path, e2e_cache):
-    model = _scripted(e2e_cache, R1_ID2_4_TO_9, "scripted-r1-id2")
+# The view-aware scripted model's answers (tests/trainer/_seed_models.py): per temporal view of a
+# colour-clock video and per question (VTG for the action sub-query, STVG-R1 for the attribute one).
+VIEW_ANSWERS = {
+    ("original", "vtg"): ("<", "answer", ">", "4", " to", " ", "9", "</", "answ", "e", "r", ">."),
+    ("reversed", "vtg"): ("<", "answer", ">", "8", " to", " ", "1", "6", "</", "answ", "e", "r", ">."),
+    ("shifted", "vtg"): ("<", "answer", ">", "0", " to", " ", "3", "</", "answ", "e", "r", ">."),
+    ("original", "stvg-r1"): ("<", "answer", ">Target", " ID", ":\n", "2", " Time", " range", ":", "4", " to", " ",
+                              "9", "</", "answ", "e", "r", ">."),
+    ("reversed", "stvg-r1"): ("<", "answer", ">Target", " ID", ":\n", "3", " Time", " range", ":", "1", " to", " ",
+                              "6", "</", "answ", "e", "r", ">."),
+    ("shifted", "stvg-r1"): ("<", "answer", ">Target", " ID", ":\n", "3", " Time", " range", ":", "5", " to", " ",
+                             "8", "</", "answ", "e", "r", ">."),
+}
+QUESTION_TRIGGERS = {"vtg": " happens", "stvg-r1": " marked"}  # a word only that instruction holds
+
+
+def _moving(f: int) -> list[float]:
+    """Instance 2 moves right 2 px per frame."""
+    return [2.0 * f + 8, 20.0, 2.0 * f + 28, 40.0]
+
+
+STILL = [40.0, 20.0, 60.0, 40.0]  # instance 3, on frames 16..31 only
+QUERIES = {"clock-a.mp4": "The man in red walks to the door.", "clock-b.mp4": "who does the woman in black follow?"}
+SUB_QUERIES = {"clock-a.mp4": ("the man in red", "walks to the door"),
+               "clock-b.mp4": ("the person that the woman in black follows", "the woman in black follows someone")}
+
+
+def _clock_dataset(root: Path) -> list[str]:
+    """Two HC-STVG v2 samples on 20 s colour-clock videos at 4 fps (80 frames) with a tracks file of
+    instances 2 and 3; the stvg eval arguments that read them."""
+    from tests.trainer._seed_models import write_colour_clock_video
+
+    (root / "videos").mkdir(parents=True)
+    annotations, tracks = {}, {}
+    for name, query in QUERIES.items():
+        write_colour_clock_video(root / "videos" / name)
+        annotations[name] = {"English": query, "st_frame": 16, "bbox": [[40, 20, 20, 20]] * 24, "st_time": 4.0,
+                             "ed_time": 10.0, "img_num": 80, "img_size": [112, 112]}
+        tracks[name] = {"target_id": 3, "2": {str(f): _moving(f) for f in range(80)},
+                        "3": {str(f): STILL for f in range(16, 32)}}
+    (root / "annotations.json").write_text(json.dumps(annotations))
+    (root / "tracks.json").write_text(json.dumps(tracks))
+    return ["data.source=hcstvg-v2", f"data.train_annotations={root / 'annotations.json'}",
+            f"data.heldout_annotations={root / 'annotations.json'}", f"data.video_root={root / 'videos'}",
+            f"data.tracks={root / 'tracks.json'}", "rollout.max_long_side=112", "rollout.max_new_tokens=40",
+            # 2 fps from 0 s: whole and half seconds, the frame pairs the model reads the view from
+            "rollout.fps=2", "rollout.max_frames=40"]
+
+
+def _jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_zero_shot_eval_assembles_spans_votes_ids_and_assembles_tubes_across_views(tmp_path, e2e_cache):
+    from rollout.models.tiny import tiny_model_dir
+    from tests.trainer._seed_models import write_view_aware_model
+
+    model = write_view_aware_model(tiny_model_dir(Path(e2e_cache) / "models"), Path(e2e_cache) / "scripted-views",
+                                   VIEW_ANSWERS, QUESTION_TRIGGERS)
     common = ["--quiet", "task=stvg-r1", f"model.path={model}", f"model.cache_dir={e2e_cache}",
-              "data.synthetic_train_videos=6", "data.synthetic_heldout_videos=2", "eval.max_samples=2",
-              "rollout.max_new_tokens=24"]
+              *_clock_dataset(tmp_path / "data")]
     _stvg("eval", *common, "--decompose", "rules", "--assemble", "both", "--out", str(tmp_path / "zs"), cwd=tmp_path)
     _stvg("eval", *common, "--out", str(tmp_path / "plain"), cwd=tmp_path)
 
-    heldout = next(Path(e2e_cache, "videos", "synthetic").glob("videos2-seed1001-*"))
-    tracks = json.loads((heldout / "tracks.json").read_text())
-    # every view's action answer is 4-9 s (the reversed one 11-16 s, mapped back to 4-9) and every
-    # attribute answer names id 2: instance 2's boxes on frames round(4 * 5) = 20 .. 44, at f / 5 s
-    expected = [{"id": name, "t_start": 4.0, "t_end": 9.0,
-                 "boxes": [[f / 5, *tracks[name]["2"][str(f)]] for f in range(20, 45) if str(f) in tracks[name]["2"]]}
-                for name in sorted(tracks)]
-    for out in ("zs", "plain"):
-        predictions = [json.loads(line) for line in (tmp_path / out / "predictions.jsonl").read_text().splitlines()]
-        assert sorted(predictions, key=lambda p: p["id"]) == expected, out
+    # Every answer, mapped back to forward time (a 20 s video: the reversed view's s..e is 20-e..20-s)
+    answers = {(a["id"], a["role"], a["view"]): a for a in _jsonl(tmp_path / "zs" / "completions.jsonl")}
+    for name, (attribute, action) in SUB_QUERIES.items():
+        expected = {("action", "original"): (action, [4, 9], None), ("action", "reversed"): (action, [4, 12], None),
+                    ("action", "shifted"): (action, [0, 3], None),
+                    ("attribute", "original"): (attribute, [4, 9], 2),
+                    ("attribute", "reversed"): (attribute, [14, 19], 3),
+                    ("attribute", "shifted"): (attribute, [5, 8], 3)}
+        got = {key[1:]: (a["query"], a["span"], a["instance_id"]) for key, a in answers.items() if key[0] == name}
+        assert got == expected, name
+
+    # The action spans: tIoU((4, 9), (4, 12)) = 5/8, the shifted view's (0, 3) overlaps neither. The
+    # original and reversed spans tie as anchor (1 + 5/8 each), the original wins; the mean of the two
+    # is (4, 10.5). Ids 2, 3, 3: the vote is 3. The tube, on frames round(4 * 4) = 16 .. round(10.5 * 4)
+    # - 1 = 41 (4 fps; every frame is an evaluation frame): instance 3's box twice (reversed and
+    # shifted views) and instance 2's once. Instance 3 is the anchor; instance 2 joins where their
+    # IoU >= 0.5, weighted by it: at frames 16..19 the IoU is 1, 9/11, 2/3, 7/13 (x overlap 20, 18,
+    # 16, 14 px of 20 x 20 boxes), then below 0.5. From frame 32 (8 s) instance 3 has no box left
+    # and instance 2's track fills the tube.
+    share = {16: 1.0, 17: 9 / 11, 18: 2 / 3, 19: 7 / 13}
+    tube = []
+    for f in range(16, 42):
+        if f < 32:
+            w = share.get(f, 0.0)
+            box = [(2 * a + w * b) / (2 + w) for a, b in zip(STILL, _moving(f))]
+        else:
+            box = _moving(f)
+        tube.append([f / 4, *box])
+    predictions = sorted(_jsonl(tmp_path / "zs" / "predictions.jsonl"), key=lambda p: p["id"])
+    assert [p["id"] for p in predictions] == sorted(QUERIES)
+    for prediction in predictions:
+        assert (prediction["t_start"], prediction["t_end"], prediction["instance_id"]) == (4.0, 10.5, 3)
+        assert len(prediction["boxes"]) == len(tube)
+        for got_row, want_row in zip(prediction["boxes"], tube):
+            assert got_row == pytest.approx(want_row), prediction["id"]
+
+    # The plain eval asks the whole query on the original view only: instance 2 over 4-9 s, every
+    # track frame round(4 * 4) = 16 .. round(9 * 4) - 1 = 35
+    plain = sorted(_jsonl(tmp_path / "plain" / "predictions.jsonl"), key=lambda p: p["id"])
+    assert plain == [{"id": name, "t_start": 4.0, "t_end": 9.0, "boxes": [[f / 4, *_moving(f)] for f in range(16, 36)]}
+                     for name in sorted(QUERIES)]
+
     zs = json.loads((tmp_path / "zs" / "metrics.json").read_text())
     assert zs["strategy"] == {"decompose": "rules", "assemble": "both"}
-    answers = [json.loads(line) for line in (tmp_path / "zs" / "completions.jsonl").read_text().splitlines()]
-    # two questions (action as VTG, attribute as STVG-R1) on three views, per sample
-    assert sorted({(a["role"], a["view"]) for a in answers}) == sorted(
-        (role, view) for role in ("action", "attribute") for view in ("original", "reversed", "shifted"))
-    assert {a["span"][0] for a in answers if a["view"] == "reversed"} == {11.0}
-
     scored = tmp_path / "scored.json"
-    _stvg("score", "--format", "hcstvg-v2", "--annotations", str(heldout / "annotations.json"), "--predictions",
-          str(tmp_path / "zs" / "predictions.jsonl"), "--out", str(scored), cwd=tmp_path, timeout=120)
+    _stvg("score", "--format", "hcstvg-v2", "--annotations", str(tmp_path / "data" / "annotations.json"),
+          "--predictions", str(tmp_path / "zs" / "predictions.jsonl"), "--out", str(scored), cwd=tmp_path, timeout=120)
     assert json.loads(scored.read_text())["aggregates"]["all"] == zs["aggregates"]["all"]
-    assert zs["aggregates"]["all"]["m_tIoU"] > 0
 
 
 def test_videotg_r1_preset_logs_how_many_samples_each_curation_pass_kept(tmp_path, e2e_cache):
