@@ -451,6 +451,17 @@ def sample_views(video, kinds: Sequence[str] = AUGMENTATIONS, *, duration: Optio
     return views
 
 
+def _weights(weights: Optional[Sequence[float]], count: int, what: str, *, positive: bool = False) -> list[float]:
+    """The weights of `count` views' `what` (1 each by default), checked: one per view, > 0 if `positive`."""
+    if weights is None:
+        return [1.0] * count
+    if len(weights) != count:
+        raise ValueError(f"{len(weights)} weights for {count} {what}")
+    if positive and any(not w > 0 for w in weights):
+        raise ValueError(f"weights must be > 0, got {list(weights)}")
+    return list(weights)
+
+
 def _tiou(a: tuple[float, float], b: tuple[float, float]) -> float:
     union = max(a[1], b[1]) - min(a[0], b[0])
     return max(0.0, min(a[1], b[1]) - max(a[0], b[0])) / union if union > 0 else float(a == b)
@@ -467,12 +478,7 @@ def assemble_spans(predictions: Sequence[Optional[tuple[float, float]]], weights
     3. the consistent set is every prediction with tIoU >= `min_tiou` with the anchor;
     4. the result is the weighted mean of their starts and of their ends.
     None when no prediction is valid. `weights` default to 1 each and must be > 0."""
-    if weights is None:
-        weights = [1.0] * len(predictions)
-    if len(weights) != len(predictions):
-        raise ValueError(f"{len(weights)} weights for {len(predictions)} predictions")
-    if any(not w > 0 for w in weights):
-        raise ValueError(f"weights must be > 0, got {list(weights)}")
+    weights = _weights(weights, len(predictions), "predictions", positive=True)
     valid = [(p, w) for p, w in zip(predictions, weights)
              if p is not None and math.isfinite(p[0]) and math.isfinite(p[1]) and p[0] <= p[1]]
     if not valid:
@@ -501,12 +507,7 @@ def assemble_boxes(tubes: Sequence[Sequence[Sequence[float]]], times: Sequence[f
 
     Returns [[t, x1, y1, x2, y2], ...] for every t, or [] when no view has a box. `weights`
     default to 1 each and must be > 0."""
-    if weights is None:
-        weights = [1.0] * len(tubes)
-    if len(weights) != len(tubes):
-        raise ValueError(f"{len(weights)} weights for {len(tubes)} tubes")
-    if any(not w > 0 for w in weights):
-        raise ValueError(f"weights must be > 0, got {list(weights)}")
+    weights = _weights(weights, len(tubes), "tubes", positive=True)
     if not 0.0 <= min_iou <= 1.0:
         raise ValueError(f"min_iou must be in [0, 1], got {min_iou}")
     views = [(_tube_rows(tube), float(w)) for tube, w in zip(tubes, weights)]
@@ -551,10 +552,7 @@ def vote_ids(ids: Sequence[Optional[int]], weights: Optional[Sequence[float]] = 
     """STVG-R1 target ids predicted on several views, combined: the id with the largest total weight
     (default 1 each); ties go to the id seen first (pass the original view first); None when no view
     gave an id. Ids need no mapping between views: they come from the same tracks."""
-    if weights is None:
-        weights = [1.0] * len(ids)
-    if len(weights) != len(ids):
-        raise ValueError(f"{len(weights)} weights for {len(ids)} ids")
+    weights = _weights(weights, len(ids), "ids")
     totals: dict[int, float] = {}
     for ident, w in zip(ids, weights):
         if ident is not None:

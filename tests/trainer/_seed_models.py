@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import shutil
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 # "<answer>yes:8 to 12</answer>." : the reflection answer "the event also happens at 8-12 s";
 # as a VTG answer it is the span 8-12.
@@ -31,8 +31,10 @@ def chain_text(tokens: Sequence[str]) -> str:
     return "".join(tokens)
 
 
-def write_scripted_model(tiny_dir: str | Path, out_dir: str | Path, tokens: Sequence[str], scale: float = 10.0) -> Path:
-    """Copy the tiny model at `tiny_dir` to `out_dir` with weights that always answer `tokens`."""
+def _write_model(tiny_dir: str | Path, out_dir: str | Path, set_weights: Callable[[Any, dict[str, int]], None]) -> Path:
+    """Copy the tiny model at `tiny_dir` to `out_dir` (once: an existing copy is reused) with its
+    weights set by `set_weights(model, token_id)` under torch.no_grad(); `token_id` maps a token's
+    decoded text to its id."""
     import torch
     from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
 
@@ -42,15 +44,25 @@ def write_scripted_model(tiny_dir: str | Path, out_dir: str | Path, tokens: Sequ
     staging = out.with_name(out.name + ".building")
     shutil.rmtree(staging, ignore_errors=True)
     shutil.copytree(tiny_dir, staging)
-    processor = AutoProcessor.from_pretrained(str(staging))
-    tokenizer = processor.tokenizer
-    by_text = {tokenizer.decode([i]): i for i in sorted(tokenizer.get_vocab().values(), reverse=True)}
-    ids = [by_text[t] for t in tokens] + [by_text["<|im_end|>"]]
-    assert len(set(ids)) == len(ids), "a chain token repeats: a bigram model cannot say what follows it"
+    tokenizer = AutoProcessor.from_pretrained(str(staging)).tokenizer
+    token_id = {tokenizer.decode([i]): i for i in sorted(tokenizer.get_vocab().values(), reverse=True)}
     model = Qwen2_5_VLForConditionalGeneration.from_pretrained(str(staging), dtype=torch.float32)
-    text = model.model.language_model
-    hidden = text.config.hidden_size
     with torch.no_grad():
+        set_weights(model, token_id)
+    model.save_pretrained(str(staging))
+    staging.rename(out)
+    return out
+
+
+def write_scripted_model(tiny_dir: str | Path, out_dir: str | Path, tokens: Sequence[str], scale: float = 10.0) -> Path:
+    """Copy the tiny model at `tiny_dir` to `out_dir` with weights that always answer `tokens`."""
+    import torch
+
+    def set_weights(model, token_id):
+        ids = [token_id[t] for t in tokens] + [token_id["<|im_end|>"]]
+        assert len(set(ids)) == len(ids), "a chain token repeats: a bigram model cannot say what follows it"
+        text = model.model.language_model
+        hidden = text.config.hidden_size
         for layer in text.layers:
             layer.self_attn.o_proj.weight.zero_()
             layer.mlp.down_proj.weight.zero_()
@@ -66,9 +78,8 @@ def write_scripted_model(tiny_dir: str | Path, out_dir: str | Path, tokens: Sequ
             embed[token] = chain[:, k]
             if k + 1 < len(ids):
                 head[ids[k + 1]] = scale * chain[:, k]
-    model.save_pretrained(str(staging))
-    staging.rename(out)
-    return out
+
+    return _write_model(tiny_dir, out_dir, set_weights)
 
 
 # ---- a scripted model that answers per view and per question -------------------------------------
@@ -141,38 +152,27 @@ def write_view_aware_model(tiny_dir: str | Path, out_dir: str | Path, chains: di
       other row zero. Every non-chain, non-trigger token embeds as start + one.
     The margin of the chosen token is about 110 logits, as in write_scripted_model."""
     import torch
-    from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
 
-    out = Path(out_dir)
-    if (out / "config.json").is_file():
-        return out
-    staging = out.with_name(out.name + ".building")
-    shutil.rmtree(staging, ignore_errors=True)
-    shutil.copytree(tiny_dir, staging)
-    processor = AutoProcessor.from_pretrained(str(staging))
-    tokenizer = processor.tokenizer
-    by_text = {tokenizer.decode([i]): i for i in sorted(tokenizer.get_vocab().values(), reverse=True)}
-    end = by_text["<|im_end|>"]
-    views = sorted({view for view, _ in chains})
-    questions = sorted(triggers)
-    chain_ids = {key: [by_text[t] for t in tokens] + [end] for key, tokens in chains.items()}
-    for key, ids in chain_ids.items():
-        assert len(set(ids)) == len(ids), f"chain {key}: a token repeats"
+    def set_weights(model, token_id):
+        end = token_id["<|im_end|>"]
+        views = sorted({view for view, _ in chains})
+        questions = sorted(triggers)
+        chain_ids = {key: [token_id[t] for t in tokens] + [end] for key, tokens in chains.items()}
         assert {q for _, q in chains} <= set(triggers), "every question needs a trigger token"
-    trigger_ids = {q: by_text[t] for q, t in triggers.items()}
-    tokens = sorted({i for ids in chain_ids.values() for i in ids})
-    assert not set(trigger_ids.values()) & set(tokens), "a trigger token is also a chain token"
+        for key, ids in chain_ids.items():
+            assert len(set(ids)) == len(ids), f"chain {key}: a token repeats"
+        trigger_ids = {q: token_id[t] for q, t in triggers.items()}
+        tokens = sorted({i for ids in chain_ids.values() for i in ids})
+        assert not set(trigger_ids.values()) & set(tokens), "a trigger token is also a chain token"
 
-    model = Qwen2_5_VLForConditionalGeneration.from_pretrained(str(staging), dtype=torch.float32)
-    text, vision = model.model.language_model, model.model.visual
-    hidden, head_dim = text.config.hidden_size, text.config.hidden_size // text.config.num_attention_heads
-    names = (["one", "start"] + [("token", t) for t in tokens] + [("seen", v) for v in views]
-             + [("view", v) for v in views] + [("asked", q) for q in questions] + [("question", q) for q in questions])
-    basis, _ = torch.linalg.qr(torch.randn(hidden, len(names), generator=torch.Generator().manual_seed(0)))
-    d = {name: basis[:, k] for k, name in enumerate(names)}
-    one = d["one"]
-    slow = head_dim // 2 - 1  # the slowest rotary frequency's first dim
-    with torch.no_grad():
+        text, vision = model.model.language_model, model.model.visual
+        hidden, head_dim = text.config.hidden_size, text.config.hidden_size // text.config.num_attention_heads
+        names = (["one", "start"] + [("token", t) for t in tokens] + [("seen", v) for v in views]
+                 + [("view", v) for v in views] + [("asked", q) for q in questions] + [("question", q) for q in questions])
+        basis, _ = torch.linalg.qr(torch.randn(hidden, len(names), generator=torch.Generator().manual_seed(0)))
+        d = {name: basis[:, k] for k, name in enumerate(names)}
+        one = d["one"]
+        slow = head_dim // 2 - 1  # the slowest rotary frequency's first dim
         # vision: view detectors in the patch embedding, identity blocks, merger -> "seen" + one
         embed = vision.patch_embed.proj.weight  # [C_out, 3, 2, 14, 14]
         embed.zero_()
@@ -245,6 +245,5 @@ def write_view_aware_model(tiny_dir: str | Path, out_dir: str | Path, chains: di
         for later in text.layers[1:]:
             later.self_attn.o_proj.weight.zero_()
             later.mlp.down_proj.weight.zero_()
-    model.save_pretrained(str(staging))
-    staging.rename(out)
-    return out
+
+    return _write_model(tiny_dir, out_dir, set_weights)
