@@ -27,7 +27,7 @@ rollout.zero_shot.assemble_spans (the original view first, so it wins ties), STV
 assembled per evaluation frame with rollout.zero_shot.assemble_boxes: the views' STVG-o1 boxes, or
 for STVG-R1 the track of the id each view named.
 
-Boxes (any strategy) are given only inside the final span: on the sample's evaluation frames
+Boxes are given only inside the final span: on the sample's evaluation frames
 (rewards.metrics.evaluation_frames) from round(t_start * fps) to round(t_end * fps), exclusive.
 """
 
