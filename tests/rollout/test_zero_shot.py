@@ -65,7 +65,8 @@ QUESTIONS = [
     ("what did the man put on the table?", "the object that the man put on the table",
      "the man put something on the table"),
     ("who did the dog bite?", "the person that the dog bit", "the dog bit someone"),
-    ("what does the adult tow?", "the object that the adult tows", "the adult tows something"),  # verb outside the lexicon
+    # a verb outside the lexicon
+    ("what does the adult tow?", "the object that the adult tows", "the adult tows something"),
     ("which ball does the boy kick?", "the ball that the boy kicks", "the boy kicks the ball"),
     ("what is the adult man in black holding?", "the object that the adult man in black is holding",
      "the adult man in black is holding something"),

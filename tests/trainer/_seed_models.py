@@ -168,7 +168,8 @@ def write_view_aware_model(tiny_dir: str | Path, out_dir: str | Path, chains: di
         text, vision = model.model.language_model, model.model.visual
         hidden, head_dim = text.config.hidden_size, text.config.hidden_size // text.config.num_attention_heads
         names = (["one", "start"] + [("token", t) for t in tokens] + [("seen", v) for v in views]
-                 + [("view", v) for v in views] + [("asked", q) for q in questions] + [("question", q) for q in questions])
+                 + [("view", v) for v in views] + [("asked", q) for q in questions]
+                 + [("question", q) for q in questions])
         basis, _ = torch.linalg.qr(torch.randn(hidden, len(names), generator=torch.Generator().manual_seed(0)))
         d = {name: basis[:, k] for k, name in enumerate(names)}
         one = d["one"]
@@ -232,7 +233,8 @@ def write_view_aware_model(tiny_dir: str | Path, out_dir: str | Path, chains: di
         after = math.sqrt(hidden / 4)  # RMSNorm of token + one + view + question
         steps = [(view, question, current, following) for (view, question), ids in sorted(chain_ids.items())
                  for current, following in zip(["start"] + ids[:-1], ids)]
-        assert len(steps) <= mlp.gate_proj.out_features, f"{len(steps)} chain steps, room for {mlp.gate_proj.out_features}"
+        room = mlp.gate_proj.out_features
+        assert len(steps) <= room, f"{len(steps)} chain steps, room for {room}"
         gain, written = 40.0, 50.0
         for j, (view, question, current, following) in enumerate(steps):
             now = d["start"] if current == "start" else d[("token", current)]
