@@ -1,6 +1,6 @@
 """The `validate` fixture shared by the chart and kustomize tests: built-in kinds strictly
-(Kubernetes 1.34), custom kinds against the CRDs in ../shared/k8s-schemas, skipping (after the
-built-in kinds are checked) when that folder is missing."""
+(Kubernetes 1.34, schemas from the kubernetes-validate package), custom kinds against the CRDs in
+infra/k8s/crds/. An object whose kind has no schema fails the test: nothing is left unchecked."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any, Callable
 
 import pytest
 
-from infra.k8s.validate import SchemaUnavailable, default_schema_dir, validate_object
+from infra.k8s.validate import default_schema_dir, validate_object
 
 
 @pytest.fixture(scope="session")
@@ -16,13 +16,7 @@ def validate() -> Callable[[list[dict[str, Any]]], None]:
     schema_dir = default_schema_dir()
 
     def _validate(objects: list[dict[str, Any]]) -> None:
-        unchecked = []
         for obj in objects:
-            try:
-                validate_object(obj, schema_dir=schema_dir)
-            except SchemaUnavailable:
-                unchecked.append(f"{obj['kind']}/{obj['metadata']['name']}")
-        if unchecked:
-            pytest.skip(f"CRD schemas not found under {schema_dir}: not validated: {', '.join(unchecked)}")
+            validate_object(obj, schema_dir=schema_dir)
 
     return _validate

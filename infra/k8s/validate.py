@@ -2,7 +2,8 @@
 
 Built-in kinds are checked with `kubernetes-validate` in strict mode (unknown fields are errors)
 against a pinned Kubernetes version. Custom kinds (RayJob, RayCluster, Kueue, Karpenter) are
-checked against the `openAPIV3Schema` of their upstream CRD files, converted to JSON Schema:
+checked against the `openAPIV3Schema` of their upstream CRD files, kept in `infra/k8s/crds/` (upstream
+project, commit and licence of each in its README.md), converted to JSON Schema:
 - `x-kubernetes-int-or-string` -> integer or string; `nullable` -> also null;
 - strict: objects without `x-kubernetes-preserve-unknown-fields` get `additionalProperties: false`
   (the API server would silently prune such fields; here they are errors);
@@ -27,12 +28,12 @@ class ManifestError(ValueError):
 
 
 class SchemaUnavailable(LookupError):
-    """No schema is known for this kind (no CRD file for it, or the CRD folder is missing)."""
+    """No schema is known for this kind (no CRD file for it in the schema folder)."""
 
 
 def default_schema_dir() -> Path:
-    """`<repo>/../shared/k8s-schemas`: where CI keeps the upstream CRD files beside the clone."""
-    return Path(__file__).resolve().parents[2].parent / "shared" / "k8s-schemas"
+    """`infra/k8s/crds/`: the upstream CRD files, copied into the repository (see its README.md)."""
+    return Path(__file__).resolve().parent / "crds"
 
 
 def object_name(obj: dict[str, Any]) -> str:

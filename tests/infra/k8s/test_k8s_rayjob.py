@@ -13,7 +13,7 @@ from infra.errors import UserError
 from infra.k8s.config import ClusterConfig, LearnerGroupConfig, RolloutGroupConfig, SecretsConfig
 from infra.k8s.rayjob import (check_job_name, default_job_name, dump_yaml, entrypoint, render_manifests,
                               render_rayjob)
-from infra.k8s.validate import SchemaUnavailable, validate_object
+from infra.k8s.validate import validate_object
 
 WHEN = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 
@@ -137,10 +137,7 @@ def test_http_mode_has_no_submitter_pod():
                                                                          submission_mode="HTTPMode")])
 def test_rendered_manifests_validate(cluster):
     for obj in render_manifests("r1", cluster, {"name": "demo"}, namespace="ml"):
-        try:
-            validate_object(obj)
-        except SchemaUnavailable:
-            pytest.skip("CRD schemas (../shared/k8s-schemas) are not available")
+        validate_object(obj)
 
 
 def test_configmap_round_trips_the_run_config_through_yaml():
