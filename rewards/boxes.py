@@ -44,7 +44,8 @@ def _safe_divide(num: np.ndarray, den: np.ndarray) -> np.ndarray:
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Row-wise IoU of well-ordered boxes; 0 where the union is empty."""
+    """Row-wise IoU; 0 where the union is empty. The overlap's width and height are clipped at 0, so
+    a box with x1 > x2 or y1 > y2 overlaps nothing and scores 0 (the metrics rely on this)."""
     inter, union = _intersection_union(a, b)
     return _safe_divide(inter, union)
 

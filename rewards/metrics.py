@@ -1,4 +1,6 @@
-"""Evaluation metrics: the TubeDETR protocol for STVG, R1@m / mIoU for VTG (DESIGN.md section 3).
+"""Evaluation metrics: TubeDETR's protocol for STVG, R1@m / mIoU for VTG (docs/metrics.md explains
+each step and why; tests/rewards/test_tubedetr_protocol.py checks it against a port of TubeDETR's
+evaluator).
 
 STVG, per query (sample s, prediction p in seconds and original-video pixels):
 - evaluation frames: walk the frame ids of s.segment = [begin, end) from [begin], keeping an id when
@@ -11,8 +13,11 @@ STVG, per query (sample s, prediction p in seconds and original-video pixels):
 - vIoU = sum of IoU(pred box, GT box) over evaluation frames in [max(gs, ps), min(ge, pe)) that have
   a GT box, divided by max(1, number of evaluation frames in [min(gs, ps), max(ge, pe))).
   The predicted box at a frame is the prediction's boxes linearly interpolated in time at f / fps
-  (first box of a repeated t), held at the first/last box outside their time range; it is ordered
-  and clamped to the frame. GT boxes are used as given (corners ordered). No boxes: IoU 0.
+  (first box of a repeated t), held at the first/last box outside their time range. Boxes are used
+  exactly as given, predicted and GT alike: no clamping to the frame, no reordering of corners (box
+  hygiene belongs to the rewards, not to the benchmark). IoU is TubeDETR's: the overlap is clipped
+  at 0, so a box with x1 > x2 or y1 > y2 overlaps nothing and scores 0; an empty union scores 0.
+  No predicted boxes: IoU 0.
 - vIoU@R: vIoU > R (strict), R in {0.3, 0.5}.
 VTG (charades), per query: tIoU in seconds (rewards.scoring.span_tiou); R1@m: tIoU >= m for m in
 {0.3, 0.5, 0.7}; mIoU the mean tIoU. A query without a prediction scores 0 everywhere.
@@ -27,7 +32,7 @@ import numpy as np
 
 from infra.data.sample import GroundingSample
 from infra.errors import DataError, UserError
-from rewards.boxes import iou, sanitize
+from rewards.boxes import iou
 from rewards.frames import seconds_to_frame
 from rewards.prediction_io import Prediction, check_prediction
 from rewards.report import MetricsReport, QueryResult
@@ -78,9 +83,7 @@ def stvg_query(sample: GroundingSample, pred: Optional[Prediction], eval_fps: fl
     if not scored or len(pred.boxes) == 0:
         return tiou, 0.0
     gt = np.array([sample.boxes[f] for f in scored], dtype=np.float64)
-    gt = np.stack([np.minimum(gt[:, 0], gt[:, 2]), np.minimum(gt[:, 1], gt[:, 3]),
-                   np.maximum(gt[:, 0], gt[:, 2]), np.maximum(gt[:, 1], gt[:, 3])], axis=-1)
-    predicted = sanitize(interpolate_boxes(pred.boxes, np.array(scored) / fps), sample.width, sample.height)
+    predicted = interpolate_boxes(pred.boxes, np.array(scored) / fps)  # as given: no clamping, no reordering
     return tiou, float(iou(predicted, gt).sum()) / max(union, 1)
 
 
