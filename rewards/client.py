@@ -18,8 +18,14 @@ HTTP behaviour, per score() call:
   `circuit_reset_s`, then one probe request decides whether it closes again;
 - the whole call ends by `deadline_s` (plus ~1 s): results in input order, or ONE
   RewardServiceError naming every URL and its last error;
-- a 4xx answer (bad target, unknown task, too many items, wrong token) is not retried: it raises
+- a 413 answer (the request is over the server's item or body limit) splits the batch in two
+  halves, each sent on its own, down to single items; only a single item that is still too large
+  raises;
+- any other 4xx answer (bad target, unknown task, wrong token) is not retried: it raises
   RewardRequestError with the server's message.
+A runaway completion (over rewards.parsing.MAX_COMPLETION_CHARS characters) scores 0 with
+`runaway=True` in both modes. Only its first MAX_COMPLETION_CHARS + 1 characters are sent: the
+server needs no more to see that it is over the limit, and the request stays small.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ from typing import Any, Mapping, Optional, Protocol, Sequence
 from infra.config import check_choice, check_range
 from infra.errors import ConfigError, UserError
 from rewards import TASKS, RewardResult, score_batch
+from rewards.parsing import MAX_COMPLETION_CHARS
 
 log = logging.getLogger(__name__)
 
@@ -185,6 +192,10 @@ class _Cancelled(Exception):
     """Another batch of the same score() call failed; stop this one."""
 
 
+class _TooLarge(Exception):
+    """The server answered 413: the batch is over its item or body limit."""
+
+
 class HttpRewardScorer:
     """Talks to one or several reward servers; see the module docstring for the failure policy."""
 
@@ -244,6 +255,20 @@ class HttpRewardScorer:
 
     def _score_batch(self, task: str, completions: Sequence[str], targets: Sequence[Mapping],
                      deadline: float, cancel: threading.Event) -> list[RewardResult]:
+        """One batch, with retries; a batch the server finds too large is scored in two halves."""
+        try:
+            return self._score_request(task, completions, targets, deadline, cancel)
+        except _TooLarge as err:
+            if len(completions) == 1:
+                raise RewardRequestError(f"{err} (a single item is over the server's limit: raise its "
+                                         "--max-body-bytes)") from None
+            half = len(completions) // 2
+            log.info("reward server refused %d items as too large; sending them in two halves", len(completions))
+            return (self._score_batch(task, completions[:half], targets[:half], deadline, cancel)
+                    + self._score_batch(task, completions[half:], targets[half:], deadline, cancel))
+
+    def _score_request(self, task: str, completions: Sequence[str], targets: Sequence[Mapping],
+                       deadline: float, cancel: threading.Event) -> list[RewardResult]:
         body = self._encode(task, completions, targets)
         started = time.monotonic()
         attempts = 0
@@ -284,8 +309,9 @@ class HttpRewardScorer:
             return results
 
     def _encode(self, task: str, completions: Sequence[str], targets: Sequence[Mapping]) -> bytes:
-        payload: dict[str, Any] = {"task": task, "items": [{"completion": c, "target": dict(t)}
-                                                           for c, t in zip(completions, targets)]}
+        # a runaway completion's score does not depend on its text past the limit (see the module docstring)
+        items = [{"completion": c[:MAX_COMPLETION_CHARS + 1], "target": dict(t)} for c, t in zip(completions, targets)]
+        payload: dict[str, Any] = {"task": task, "items": items}
         if self.cfg.weights:
             payload["weights"] = dict(self.cfg.weights)
         return json.dumps(payload, default=_plain).encode()
@@ -300,22 +326,23 @@ class HttpRewardScorer:
         status = response.status_code
         if status in (408, 429) or status >= 500:
             raise _Retryable(f"HTTP {status}: {_detail(response)}")
+        if status == 413:
+            raise _TooLarge(self._refusal(endpoint, status, _detail(response)))
         if status != 200:
             raise RewardRequestError(self._refusal(endpoint, status, _detail(response)))
         try:
             data = response.json()
-            rewards, terms, parsed = data["rewards"], data["terms"], data["parsed"]
-            if not (len(rewards) == len(terms) == len(parsed) == count):
+            rewards, terms, parsed, runaway = data["rewards"], data["terms"], data["parsed"], data["runaway"]
+            if not (len(rewards) == len(terms) == len(parsed) == len(runaway) == count):
                 raise ValueError(f"{len(rewards)} rewards for {count} items")
-            return [RewardResult(total=float(r), terms={k: float(v) for k, v in t.items()}, parsed=bool(p))
-                    for r, t, p in zip(rewards, terms, parsed)]
+            return [RewardResult(total=float(r), terms={k: float(v) for k, v in t.items()}, parsed=bool(p),
+                                 runaway=bool(w))
+                    for r, t, p, w in zip(rewards, terms, parsed, runaway)]
         except (ValueError, KeyError, TypeError, AttributeError) as err:
             raise _Retryable(f"malformed answer: {type(err).__name__}: {err}") from None
 
     def _refusal(self, endpoint: _Endpoint, status: int, detail: str) -> str:
         message = f"reward server {endpoint.url} refused the request (HTTP {status}): {detail}"
-        if status == 413:
-            message += f" (reward.batch_size={self.cfg.batch_size}: lower it to the server's limit)"
         if status == 401:
             source = f"${self.cfg.token_env}" if self.cfg.token_env else "reward.token_env"
             message += f" (the client's token comes from {source}, which is " + \

@@ -34,7 +34,9 @@ from typing import Any, Optional
 Box = tuple[float, float, float, float]
 
 MAX_COMPLETION_CHARS = 100_000
-"""Longer completions are unparseable: every parser returns None, every reward term is 0."""
+"""Longer completions are unparseable: every parser returns None, every reward term is 0 and the
+result says `runaway` (rewards.scoring). The one limit of both reward modes: the server has none of
+its own, so a completion scores the same in-process and over HTTP."""
 
 _NUM = r"[-+]?(?:[0-9]{1,16}(?:\.[0-9]{0,16})?|\.[0-9]{1,16})"
 _ENTRY = rf"[0-9]{{1,9}}\.\s*\[\s*{_NUM}\s*,\s*{_NUM}\s*,\s*{_NUM}\s*,\s*{_NUM}\s*\]"

@@ -1,5 +1,10 @@
 """score_batch: one RewardResult per completion, for any task. Weights are applied here only.
 
+A runaway completion (longer than rewards.parsing.MAX_COMPLETION_CHARS characters, as a model may
+write early in RL) is never parsed: every term and the total are 0, `parsed` is False and
+`runaway` is True, so the 0 is explained in the metrics. It never raises and never fails the batch,
+in-process or through the reward server, which calls this same function.
+
 STVG-R1 (as its released code): tiou = continuous tIoU in seconds of the parsed span;
 id = 1 when the parsed Target ID equals the target's instance_id; format = answer_format_ok.
 A completion whose last <answer> block lacks the ID or the time range scores tiou = id = 0 while
@@ -16,7 +21,7 @@ from typing import Mapping, Optional, Sequence
 import numpy as np
 
 from infra.errors import UserError
-from rewards.parsing import answer_format_ok, parse_stvg_r1, parse_vtg
+from rewards.parsing import MAX_COMPLETION_CHARS, answer_format_ok, parse_stvg_r1, parse_vtg
 from rewards.schema import TERMS, SpanTarget, check_o1_batch, check_target, check_task, resolve_weights
 from rewards.stvg_o1 import score_stvg_o1
 
@@ -28,6 +33,8 @@ class RewardResult:
     """Term name -> value, in the task's term order (rewards.TERMS)."""
     parsed: bool
     """False when the completion failed to parse (a parse failure for the server's metrics)."""
+    runaway: bool = False
+    """True when the completion is longer than MAX_COMPLETION_CHARS: scored 0 without being parsed."""
 
     def as_dict(self) -> dict[str, float]:
         """{"total": ..., <term>: ...} in term order (the `stvg reward` output line)."""
@@ -53,8 +60,14 @@ def score_batch(task: str, completions: Sequence[str], targets: Sequence[Mapping
     for name in names:
         total += resolved[name] * terms[name]
     columns = [terms[name].tolist() for name in names]
-    return [RewardResult(total=t, terms=dict(zip(names, row)), parsed=p)
-            for t, p, *row in zip(total.tolist(), parsed.tolist(), *columns)]
+    runaway = [is_runaway(text) for text in completions]
+    return [RewardResult(total=t, terms=dict(zip(names, row)), parsed=p, runaway=r)
+            for t, p, r, *row in zip(total.tolist(), parsed.tolist(), runaway, *columns)]
+
+
+def is_runaway(text: object) -> bool:
+    """A completion too long to parse (every parser returns None for it, so every term is 0)."""
+    return isinstance(text, str) and len(text) > MAX_COMPLETION_CHARS
 
 
 def span_tiou(start: np.ndarray, end: np.ndarray, gt_start: np.ndarray, gt_end: np.ndarray) -> np.ndarray:

@@ -72,6 +72,7 @@ def make_experience(batch: RolloutBatch, samples: Sequence[GroundingSample], rew
 def _reward_metrics(results, rewards: torch.Tensor, lengths: torch.Tensor, completions) -> dict[str, float]:
     out = {"reward/mean": float(rewards.mean()), "reward/std": float(rewards.std()) if len(rewards) > 1 else 0.0,
            "reward/parsed_frac": sum(r.parsed for r in results) / len(results),
+           "reward/runaway_frac": sum(r.runaway for r in results) / len(results),
            "response_len/mean": float(lengths.mean()),
            "response_len/clipped_frac": sum(c.finish_reason == "length" for c in completions) / len(completions)}
     for term in results[0].terms:

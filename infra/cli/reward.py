@@ -112,4 +112,4 @@ def _score_chunk(task, chunk, weights, out, score_batch) -> None:
         return
     results = score_batch(task, [c for _, c, _ in chunk], [t for _, _, t in chunk], weights=weights)
     for result in results:
-        out.write(json.dumps({**result.as_dict(), "parsed": result.parsed}) + "\n")
+        out.write(json.dumps({**result.as_dict(), "parsed": result.parsed, "runaway": result.runaway}) + "\n")

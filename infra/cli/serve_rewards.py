@@ -18,8 +18,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="most completions per request (more: 413)")
     parser.add_argument("--max-body-bytes", type=int, default=_DEFAULTS.max_body_bytes,
                         help="largest request body in bytes, enforced while reading (more: 413)")
-    parser.add_argument("--max-completion-chars", type=int, default=_DEFAULTS.max_completion_chars,
-                        help="longest completion in characters (more: 422)")
     token = parser.add_mutually_exclusive_group()
     token.add_argument("--token-env", default="", metavar="VAR",
                        help="require 'Authorization: Bearer TOKEN' with TOKEN read from this environment variable")
@@ -43,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
 
     settings = ServerSettings(
         host=args.host, port=args.port, workers=args.workers, max_items=args.max_items,
-        max_body_bytes=args.max_body_bytes, max_completion_chars=args.max_completion_chars,
+        max_body_bytes=args.max_body_bytes,
         token_env=args.token_env, token_file=args.token_file, drain_s=args.drain_s,
         body_timeout_s=args.body_timeout_s, pool=args.pool, pool_size=args.pool_size,
         access_log=args.access_log, log_level=args.log_level,

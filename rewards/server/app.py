@@ -76,6 +76,7 @@ def completion_from_query(query: str, prompt: str) -> tuple[str, bool]:
 def create_app(settings: ServerSettings | None = None) -> Any:
     """The ASGI app (FastAPI wrapped in metrics, auth and body-limit layers)."""
     from rewards import TargetError, validate_target
+    from rewards.parsing import MAX_COMPLETION_CHARS
 
     settings = settings or ServerSettings()
     token = load_token(settings)
@@ -100,7 +101,7 @@ def create_app(settings: ServerSettings | None = None) -> Any:
         version="1",
         lifespan=lifespan,
         description=_DESCRIPTION.format(max_items=settings.max_items, max_body=settings.max_body_bytes,
-                                        max_chars=settings.max_completion_chars),
+                                        max_chars=MAX_COMPLETION_CHARS),
     )
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(ApiError, api_error_handler)
@@ -111,11 +112,6 @@ def create_app(settings: ServerSettings | None = None) -> Any:
         if count > settings.max_items:
             raise ApiError(413, f"too many {what}: {count}; the limit is {settings.max_items} per request "
                                 "(--max-items); split the batch")
-
-    def check_completion(text: str, where: str) -> None:
-        if len(text) > settings.max_completion_chars:
-            raise ApiError(422, f"{where} has {len(text)} characters; the limit is "
-                                f"{settings.max_completion_chars} (--max-completion-chars)")
 
     def check_target(task: str, target: Mapping[str, Any], where: str) -> None:
         try:
@@ -139,23 +135,22 @@ def create_app(settings: ServerSettings | None = None) -> Any:
             raise ApiError(422, str(err)) from None
         except UserError as err:  # score_batch's only other refusal: a weight for a term the task lacks
             raise ApiError(422, f"weights: {err}") from None
-        metrics.observe_scored(task, len(scored), sum(1 for _, _, parsed in scored if not parsed))
+        metrics.observe_scored(task, len(scored), sum(not s[2] for s in scored), sum(s[3] for s in scored))
         return scored
 
     @app.post("/v1/score", response_model=ScoreResponse, summary="Score completions against their targets",
               responses={400: {"description": "Malformed JSON"}, 401: {"description": "Missing or wrong token"},
                          413: {"description": "Too many items or body too large"},
-                         422: {"description": "Unknown task, bad target, over-long completion"}})
+                         422: {"description": "Unknown task, bad target"}})
     async def score(request: ScoreRequest) -> JSONResponse:
         task = request.task
         check_count(len(request.items), "items")
-        for i, item in enumerate(request.items):
-            check_completion(item.completion, f"items[{i}].completion")
         targets = [item.target.model_dump() for item in request.items]
         scored = await run_scoring(task, [item.completion for item in request.items], targets, request.weights,
                                    "items[{}].target")
         return JSONResponse({"rewards": [s[0] for s in scored], "terms": [s[1] for s in scored],
-                             "parsed": [s[2] for s in scored]}, headers=worker_header)
+                             "parsed": [s[2] for s in scored], "runaway": [s[3] for s in scored]},
+                            headers=worker_header)
 
     @app.post("/openrlhf/{task}", response_model=OpenRLHFResponse,
               summary="OpenRLHF remote reward endpoint (--reward.remote_url http://host:port/openrlhf/TASK)")
@@ -171,17 +166,16 @@ def create_app(settings: ServerSettings | None = None) -> Any:
         for i, (query, prompt, label) in enumerate(zip(request.query, request.prompts, request.labels)):
             completion, found = completion_from_query(query, prompt)
             mismatched += not found
-            check_completion(completion, f"query[{i}] minus its prompt")
             targets.append(_parse_label(task, label, i))
             completions.append(completion)
         if mismatched:
             metrics.prompt_mismatch.labels(task).inc(mismatched)
         scored = await run_scoring(task, completions, targets, None, "labels[{}]")
-        names = sorted({name for _, terms, _ in scored for name in terms})
+        names = sorted({name for s in scored for name in s[1]})
         totals = [s[0] for s in scored]
-        return JSONResponse({"rewards": totals, "scores": totals,
-                             "extra_logs": {n: [terms.get(n, 0.0) for _, terms, _ in scored] for n in names}},
-                            headers=worker_header)
+        extra_logs = {n: [s[1].get(n, 0.0) for s in scored] for n in names}
+        extra_logs["runaway"] = [float(s[3]) for s in scored]
+        return JSONResponse({"rewards": totals, "scores": totals, "extra_logs": extra_logs}, headers=worker_header)
 
     @app.get("/healthz", summary="Liveness: the process answers")
     async def healthz() -> dict[str, str]:
@@ -274,6 +268,8 @@ Targets per task (times in seconds, boxes `[t, x1, y1, x2, y2]` in pixels of the
 `stvg-o1` {{t_start, t_end, boxes, width, height}}, `stvg-r1` {{t_start, t_end, instance_id}},
 `vtg` {{t_start, t_end}}.
 
-Limits: at most {max_items} items per request, bodies of at most {max_body} bytes, completions of at
-most {max_chars} characters. Errors are JSON `{{"detail": message}}` naming the item and field.
+Limits, per request: at most {max_items} items and bodies of at most {max_body} bytes (413 beyond).
+A completion longer than {max_chars} characters is not refused: like any malformed output it scores
+0, with `runaway: true`, exactly as in-process scoring does. Errors are JSON `{{"detail": message}}`
+naming the item and field.
 """

@@ -42,6 +42,9 @@ class ServerMetrics:
         self.parse_failures = Counter("stvg_reward_parse_failures",
                                       "Completions whose output did not parse (scored 0 format), by task.",
                                       ("task",), registry=reg)
+        self.runaway = Counter("stvg_reward_runaway_completions",
+                               "Completions over the length limit, scored 0 without being parsed, by task.",
+                               ("task",), registry=reg)
         self.prompt_mismatch = Counter("stvg_reward_openrlhf_prompt_mismatch",
                                        "OpenRLHF samples whose query did not start with their prompt.",
                                        ("task",), registry=reg)
@@ -51,10 +54,12 @@ class ServerMetrics:
         self.requests.labels(endpoint, str(status)).inc()
         self.latency.labels(endpoint).observe(seconds)
 
-    def observe_scored(self, task: str, count: int, parse_failures: int) -> None:
+    def observe_scored(self, task: str, count: int, parse_failures: int, runaway: int) -> None:
         self.items.labels(task).inc(count)
         if parse_failures:
             self.parse_failures.labels(task).inc(parse_failures)
+        if runaway:
+            self.runaway.labels(task).inc(runaway)
 
     def render(self) -> tuple[bytes, str]:
         if self.multiprocess:

@@ -1,7 +1,7 @@
 """Request and response bodies of the reward server (they generate its OpenAPI schema).
 
-Targets follow DESIGN.md's pinned conventions: times in seconds, boxes `[t, x1, y1, x2, y2]` in
-pixels of the frame the model sees. Numbers are strict (a JSON string is not a number) and must be
+Targets follow docs/conventions.md: times in seconds, boxes `[t, x1, y1, x2, y2]` in pixels of the
+frame the model sees. Numbers are strict (a JSON string is not a number) and must be
 finite, so NaN/Infinity (which Python's JSON parser accepts) are rejected with the field named.
 Unknown extra keys in a target are ignored; the reward functions receive only the fields below.
 """
@@ -97,6 +97,8 @@ class ScoreResponse(BaseModel):
     rewards: list[float] = Field(description="Weighted total reward per item, in request order.")
     terms: list[dict[str, float]] = Field(description="Reward terms per item (name -> value), in request order.")
     parsed: list[bool] = Field(description="Whether each completion parsed (the reward functions' `parsed` flag).")
+    runaway: list[bool] = Field(description="Whether each completion was over the reward functions' length limit "
+                                            "(rewards.parsing.MAX_COMPLETION_CHARS): scored 0 without being parsed.")
 
 
 class OpenRLHFRequest(BaseModel):
@@ -111,4 +113,5 @@ class OpenRLHFRequest(BaseModel):
 class OpenRLHFResponse(BaseModel):
     rewards: list[float] = Field(description="Total reward per sample (used for advantages).")
     scores: list[float] = Field(description="Same totals (OpenRLHF uses them for dynamic filtering).")
-    extra_logs: dict[str, list[float]] = Field(description="Per-term values per sample, logged by OpenRLHF.")
+    extra_logs: dict[str, list[float]] = Field(description="Per-term values per sample, logged by OpenRLHF, and "
+                                                           "`runaway` (1.0 for a completion over the length limit).")

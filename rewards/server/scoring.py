@@ -16,7 +16,8 @@ from typing import Any, Mapping, Optional, Sequence
 
 log = logging.getLogger(__name__)
 
-Scored = tuple[float, dict[str, float], bool]
+Scored = tuple[float, dict[str, float], bool, bool]
+"""(total, terms, parsed, runaway) of one completion: a RewardResult as plain values."""
 
 # One valid item per task: the readiness self-test scores these through the pool.
 WARMUP_ITEMS: dict[str, Mapping[str, Any]] = {
@@ -33,7 +34,8 @@ def score_chunk(task: str, completions: Sequence[str], targets: Sequence[Mapping
     from rewards import score_batch
 
     results = score_batch(task, completions, targets, weights=dict(weights) if weights else None)
-    return [(float(r.total), {k: float(v) for k, v in r.terms.items()}, bool(r.parsed)) for r in results]
+    return [(float(r.total), {k: float(v) for k, v in r.terms.items()}, bool(r.parsed), bool(r.runaway))
+            for r in results]
 
 
 class ScoringPool:

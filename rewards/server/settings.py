@@ -32,9 +32,8 @@ class ServerSettings:
     max_items: int = 1024
     """Most items (completions) one request may carry; more is answered 413."""
     max_body_bytes: int = 16 * 1024 * 1024
-    """Largest request body in bytes, enforced while reading; larger is answered 413."""
-    max_completion_chars: int = 65536
-    """Longest completion accepted, in characters; longer is answered 422 naming the item."""
+    """Largest request body in bytes, enforced while reading; larger is answered 413. This is the
+    only size limit: a runaway completion inside a body that fits is scored (0, flagged runaway)."""
     token_env: str = ""
     """Name of an environment variable holding the bearer token ("" = no auth unless token_file)."""
     token_file: str = ""
@@ -57,7 +56,6 @@ class ServerSettings:
         check_range("--workers", self.workers, 1, 256)
         check_range("--max-items", self.max_items, 1)
         check_range("--max-body-bytes", self.max_body_bytes, 1024)
-        check_range("--max-completion-chars", self.max_completion_chars, 1)
         check_range("--drain-s", self.drain_s, 0)
         check_range("--body-timeout-s", self.body_timeout_s, 0, low_open=True)
         check_choice("--pool", self.pool, ("thread", "process"))

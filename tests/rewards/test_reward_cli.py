@@ -20,16 +20,19 @@ def write_lines(path, items):
 
 
 def test_scores_one_line_per_input_with_terms_in_order(tmp_path, capsys):
+    runaway = O1_GOOD + " " * 100_000  # over rewards.parsing.MAX_COMPLETION_CHARS
     path = write_lines(tmp_path / "in.jsonl", [{"completion": O1_GOOD, "target": O1_TARGET}, "",
-                                               {"completion": "nonsense", "target": O1_TARGET}])
+                                               {"completion": "nonsense", "target": O1_TARGET},
+                                               {"completion": runaway, "target": O1_TARGET}])
     assert main(["reward", "--task", "stvg-o1", "--input", str(path)]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert len(lines) == 2
-    assert list(lines[0]) == ["total", "format", "consistency", "temporal", "spatial", "think", "parsed"]
+    assert len(lines) == 3
+    assert list(lines[0]) == ["total", "format", "consistency", "temporal", "spatial", "think", "parsed", "runaway"]
     # 1 + 1 + 1 + (1 + 1) + 0.5 * 0
-    assert lines[0]["total"] == pytest.approx(5.0) and lines[0]["parsed"] is True
-    assert lines[1] == {"total": 0.0, "format": 0.0, "consistency": 0.0, "temporal": 0.0, "spatial": 0.0,
-                        "think": 0.0, "parsed": False}
+    assert lines[0]["total"] == pytest.approx(5.0) and lines[0]["parsed"] is True and lines[0]["runaway"] is False
+    zeros = {"total": 0.0, "format": 0.0, "consistency": 0.0, "temporal": 0.0, "spatial": 0.0, "think": 0.0}
+    assert lines[1] == {**zeros, "parsed": False, "runaway": False}
+    assert lines[2] == {**zeros, "parsed": False, "runaway": True}
 
 
 def test_weights_and_out_file(tmp_path):
@@ -41,7 +44,7 @@ def test_weights_and_out_file(tmp_path):
                  "--weights", "tiou=2", "format=0.5"]) == 0
     [line] = [json.loads(x) for x in out.read_text().splitlines()]
     # tIoU 5/10 = 0.5, id 0 -> total 2 * 0.5 + 0 + 0.5 * 1
-    assert line == {"total": 1.5, "tiou": 0.5, "id": 0.0, "format": 1.0, "parsed": True}
+    assert line == {"total": 1.5, "tiou": 0.5, "id": 0.0, "format": 1.0, "parsed": True, "runaway": False}
 
 
 @pytest.mark.parametrize("items,needle", [
@@ -78,4 +81,5 @@ def test_stvg_reward_runs_as_a_command(tmp_path):
                           capture_output=True, text=True, timeout=120, cwd=Path(__file__).resolve().parents[2])
     assert done.returncode == 0, done.stderr
     # tIoU = (3 - 2) / (4 - 1) = 1/3; format 1
-    assert json.loads(done.stdout) == pytest.approx({"total": 4 / 3, "tiou": 1 / 3, "format": 1.0, "parsed": True})
+    assert json.loads(done.stdout) == pytest.approx({"total": 4 / 3, "tiou": 1 / 3, "format": 1.0, "parsed": True,
+                                                     "runaway": False})

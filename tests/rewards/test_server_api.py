@@ -21,16 +21,17 @@ from _reward_items import items  # noqa: E402
 from _reward_servers import HOST, REPO, metric_value, reward_server  # noqa: E402
 
 from rewards import TASKS, score_batch  # noqa: E402
+from rewards.parsing import MAX_COMPLETION_CHARS  # noqa: E402
 
 MAX_ITEMS = 16
-MAX_BODY = 64 * 1024
-MAX_CHARS = 4000
+MAX_BODY = 256 * 1024
+JUNK_CHARS = 4000
 
 
 @pytest.fixture(scope="module")
 def server():
     with reward_server("--max-items", str(MAX_ITEMS), "--max-body-bytes", str(MAX_BODY),
-                       "--max-completion-chars", str(MAX_CHARS), "--body-timeout-s", "1") as running:
+                       "--body-timeout-s", "1") as running:
         yield running
 
 
@@ -52,6 +53,7 @@ def assert_same_as_local(response, task, completions, targets, weights=None):
     assert data["rewards"] == [r.total for r in expected]
     assert data["terms"] == [r.terms for r in expected]
     assert data["parsed"] == [r.parsed for r in expected]
+    assert data["runaway"] == [r.runaway for r in expected]
 
 
 @pytest.mark.parametrize("task", TASKS)
@@ -175,11 +177,15 @@ def test_body_that_never_finishes_arriving_is_408(server):
         assert time.monotonic() - start < 5
 
 
-def test_completion_over_the_character_limit_is_422(http):
-    response = post_items(http, "vtg", ["ok", "<" * (MAX_CHARS + 1)], [{"t_start": 1.0, "t_end": 2.0}] * 2)
-    assert response.status_code == 422
-    assert response.json()["detail"] == (f"items[1].completion has {MAX_CHARS + 1} characters; "
-                                         f"the limit is {MAX_CHARS} (--max-completion-chars)")
+def test_a_runaway_completion_scores_zero_flagged_and_the_rest_of_the_batch_scores(http):
+    completions, targets = items("vtg", 4, malformed_every=0)
+    completions[2] = completions[2] + " " * MAX_COMPLETION_CHARS  # would parse if it were shorter
+    response = post_items(http, "vtg", completions, targets)
+    assert_same_as_local(response, "vtg", completions, targets)
+    data = response.json()
+    assert data["runaway"] == [False, False, True, False]
+    assert data["rewards"][2] == 0.0 and data["terms"][2] == {"tiou": 0.0, "format": 0.0}
+    assert all(reward > 1.0 for i, reward in enumerate(data["rewards"]) if i != 2)
 
 
 def test_hostile_bodies_never_take_the_worker_down(http):
@@ -197,7 +203,8 @@ def test_hostile_bodies_never_take_the_worker_down(http):
         assert response.json()["detail"]
     # pathological but legal completions still score, fast
     for task in TASKS:
-        junk = ["<think>" * (MAX_CHARS // 7), "<answer>" * (MAX_CHARS // 8), "[" * MAX_CHARS, "0." * (MAX_CHARS // 2)]
+        junk = ["<think>" * (JUNK_CHARS // 7), "<answer>" * (JUNK_CHARS // 8), "[" * JUNK_CHARS,
+                "0." * (JUNK_CHARS // 2)]
         _, targets = items(task, len(junk))
         start = time.monotonic()
         response = post_items(http, task, junk, targets)
@@ -219,9 +226,20 @@ def test_openrlhf_endpoint_scores_the_query_minus_its_prompt(http):
     expected = score_batch("stvg-r1", [c.strip() for c in completions], targets)
     assert data["rewards"] == [r.total for r in expected]
     assert data["scores"] == data["rewards"]
-    assert set(data["extra_logs"]) == set(expected[0].terms)
-    for name, values in data["extra_logs"].items():
-        assert values == [r.terms[name] for r in expected]
+    assert set(data["extra_logs"]) == {*expected[0].terms, "runaway"}
+    for name in expected[0].terms:
+        assert data["extra_logs"][name] == [r.terms[name] for r in expected]
+    assert data["extra_logs"]["runaway"] == [0.0] * 6
+
+
+def test_openrlhf_runaway_completion_scores_zero_and_is_logged(http):
+    prompt = "<|im_start|>assistant\n"
+    query = prompt + "<think>a</think><answer>2 to 4</answer>" + "!" * MAX_COMPLETION_CHARS
+    response = http.post("/openrlhf/vtg", json={"query": [query, prompt + "<think>a</think><answer>2 to 4</answer>"],
+                                                "prompts": [prompt, prompt], "labels": ['{"t_start": 2, "t_end": 4}'] * 2})
+    assert response.status_code == 200, response.text
+    assert response.json()["rewards"] == [0.0, 2.0]
+    assert response.json()["extra_logs"]["runaway"] == [1.0, 0.0]
 
 
 def test_openrlhf_query_without_its_prompt_is_scored_whole_and_counted(http):
@@ -253,22 +271,24 @@ def test_openrlhf_unknown_task_in_the_path_is_422_listing_tasks(http):
     assert "choose one of: stvg-o1, stvg-r1, vtg" in response.json()["detail"]
 
 
-def test_metrics_count_requests_items_and_parse_failures(http):
+def test_metrics_count_requests_items_parse_failures_and_runaways(http):
     def snapshot():
         text = http.get("/metrics").text
         return (metric_value(text, "stvg_reward_requests_total", endpoint="/v1/score", status="200"),
                 metric_value(text, "stvg_reward_requests_total", endpoint="/v1/score", status="422"),
                 metric_value(text, "stvg_reward_items_scored_total", task="stvg-r1"),
                 metric_value(text, "stvg_reward_parse_failures_total", task="stvg-r1"),
+                metric_value(text, "stvg_reward_runaway_completions_total", task="stvg-r1"),
                 metric_value(text, "stvg_reward_request_duration_seconds_count", endpoint="/v1/score"))
 
     before = snapshot()
     completions, targets = items("stvg-r1", 10, malformed_every=5)  # items 4 and 9 are junk
+    completions[0] += "\n" * MAX_COMPLETION_CHARS  # a runaway: a parse failure too
     for _ in range(3):
         assert post_items(http, "stvg-r1", completions, targets).status_code == 200
     assert post_items(http, "stvg-r1", ["x"], [{"t_start": 1.0}]).status_code == 422
     after = snapshot()
-    assert [a - b for a, b in zip(after, before)] == [3, 1, 30, 6, 4]
+    assert [a - b for a, b in zip(after, before)] == [3, 1, 30, 9, 3, 4]
 
 
 def test_probes_answer_and_schema_documents_targets_per_task(http):

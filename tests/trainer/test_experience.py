@@ -58,7 +58,19 @@ def test_advantages_rewards_and_the_zero_variance_filter_by_hand(client):
     assert scored.metrics["reward/mean"] == pytest.approx(3.5 / 4)
     assert scored.metrics["reward/tiou"] == pytest.approx(1.5 / 4)
     assert scored.metrics["reward/parsed_frac"] == pytest.approx(0.5)
+    assert scored.metrics["reward/runaway_frac"] == 0.0
     assert scored.metrics["data/groups_zero_variance"] == 1
+
+
+def test_a_runaway_completion_scores_zero_is_counted_and_trains_as_the_worst_of_its_group(client):
+    runaway = PERFECT + " " * 100_000  # a perfect answer, but over rewards.parsing.MAX_COMPLETION_CHARS
+    batch = _batch([[PERFECT, runaway, HALF, GARBAGE]], versions=[[3, 3, 3, 3]])
+    scored = make_experience(batch, [_sample("s0")], client, "vtg", GRPOConfig(group_size=4),
+                             learner_version=3, max_staleness=1)
+    assert scored.rewards == pytest.approx([2.0, 0.0, 1.5, 0.0])
+    assert scored.metrics["reward/runaway_frac"] == pytest.approx(0.25)
+    assert scored.metrics["reward/parsed_frac"] == pytest.approx(0.5)
+    assert len(scored.items) == 4 and scored.items[1].advantage < 0
 
 
 def test_experience_older_than_the_staleness_bound_is_dropped(client):
