@@ -1,7 +1,7 @@
 """Tasks, reward term names, default weights, and validation of the reward targets.
 
-Targets follow DESIGN.md "Pinned conventions" (times in seconds, boxes `[t, x1, y1, x2, y2]` in
-pixels of the frame the model sees):
+Targets follow docs/conventions.md (times in seconds, boxes `[t, x1, y1, x2, y2]` in pixels of the
+frame the model sees):
 - stvg-o1: {"t_start", "t_end", "boxes", "width", "height"}: t_start/t_end and every box t are
   integer seconds (3 and 3.0 both count), 0 <= t < 10**9; GT indices are t_start..t_end inclusive;
   a box t may appear once; boxes at indices outside the span are allowed and never scored.

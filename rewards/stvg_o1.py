@@ -6,7 +6,7 @@ integer key item * KEY_STRIDE + index, one stable argsort per box list gives the
 of each key, and the GT rows find their predicted box with np.searchsorted. Per-item sums and
 counts are np.bincount.
 
-Terms (DESIGN.md section 2, "Pinned conventions"), all 0 when the format term is 0:
+Terms (docs/conventions.md, "Reward terms"), all 0 when the format term is 0:
 - format: 1 when the completion parses (rewards.parsing).
 - consistency: 1 when both lists hold each index ts..te exactly once and nothing else (0 if ts > te).
 - temporal: |{ts..te} ∩ {gs..ge}| / |{ts..te} ∪ {gs..ge}| (0 if ts > te).

@@ -1,8 +1,8 @@
 """VideoTG-R1's curriculum: the videos of hard samples are partly masked early in training, less later.
 
 VideoTG-R1 says only that it "dynamically masks the videos of hard-to-ground samples according to
-the training steps". Its schedule, what it masks and its difficulty threshold are not public
-(field-notes/stvg-papers.md section 2), so the choices here are ours, all configurable:
+the training steps". Its schedule, what it masks and its difficulty threshold are not public, so
+the choices here are ours, all configurable:
 
 - What is masked: whole frames OUTSIDE the ground-truth span [t_start, t_end] (inclusive), set to
   black. Frames inside the span are never touched, so the answer stays visible while the search

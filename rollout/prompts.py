@@ -1,6 +1,6 @@
 """Task instructions: what the model is asked, and in which output format.
 
-Three formats (DESIGN.md section 2, field-notes/stvg-papers.md section 1):
+Three formats (docs/conventions.md, "Output formats"):
 - `stvg-o1`: `<time> ts - te </time> <think_bbox> i. [x1, y1, x2, y2], ... </think_bbox>
   <pred_bbox> i. [x1, y1, x2, y2], ... </pred_bbox>`, one box per integer second i from ts to te,
   boxes in integer pixels of the frames as the model sees them (their size is stated).
@@ -30,7 +30,7 @@ STVG_O1 = (
     "Boxes are integer pixel coordinates in the {width}x{height} frames."
 )
 
-# STVG-R1's QUESTION_TEMPLATE, verbatim (field-notes/stvg-papers.md 1b).
+# STVG-R1's QUESTION_TEMPLATE, verbatim from its released code.
 STVG_R1 = (
     "Each object in the video is marked with a red number at its center, representing its object ID. "
     'To accurately pinpoint the event "{query}" in the video:\n'

@@ -1,7 +1,7 @@
 """VideoTG-R1's data curation: a boundary-reflection pass and a difficulty pass, run before training.
 
-VideoTG-R1 describes two MLLM "agents" (field-notes/stvg-papers.md section 2) but publishes no
-prompt, formula or threshold, so these are ours (docs/seed-methods.md):
+VideoTG-R1 describes two MLLM "agents" but publishes no prompt, formula or threshold, so these are
+ours (docs/seed-methods.md):
 
 - Difficulty (`estimate_difficulty`): K zero-shot rollouts per sample from the model about to be
   trained; difficulty = 1 - mean tIoU of their spans with the GT span (continuous seconds, the

@@ -1,5 +1,5 @@
 """vLLM engine (GPU). NOT VERIFIED on these machines: no GPU, and vLLM pins its own torch and
-transformers (see STACK.md), so this module is written against vLLM's public API (LLM, SamplingParams,
+transformers (docker/requirements-gpu.txt), so this module is written against vLLM's public API (LLM, SamplingParams,
 collective_rpc with a worker extension, logprobs_mode) and only import-checked lazily. The HF engine is
 its tested CPU twin behind the same interface.
 

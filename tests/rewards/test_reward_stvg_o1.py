@@ -1,4 +1,4 @@
-"""STVG-o1 reward terms on hand-worked examples (DESIGN.md section 2 and its pinned conventions)."""
+"""STVG-o1 reward terms on hand-worked examples (the rules of docs/conventions.md, "Reward terms")."""
 
 import pytest
 
