@@ -16,7 +16,7 @@ from _reward_servers import metric_value, reward_server  # noqa: E402
 import httpx  # noqa: E402
 
 from rewards import TASKS, score_batch  # noqa: E402
-from rewards.client import RewardClientConfig, build_reward_client  # noqa: E402
+from rewards.client import RewardClientConfig, RewardRequestError, build_reward_client  # noqa: E402
 from rewards.parsing import MAX_COMPLETION_CHARS  # noqa: E402
 
 BODY_LIMIT = 1_000_000
@@ -59,9 +59,13 @@ def test_runaway_completions_score_the_same_in_process_and_over_http():
         remote = build_reward_client(RewardClientConfig(mode="http", urls=[server.url], batch_size=8, token_env=""))
         try:
             results = remote.score("stvg-o1", completions, targets)
+            after = httpx.get(f"{server.url}/metrics").text
+            # one item too large on its own (a target of 40,000 GT boxes, ~1.2 MB) cannot be split further
+            huge = {**targets[0], "boxes": [[float(t), 1.0, 2.0, 3.0, 4.0] for t in range(40_000)]}
+            with pytest.raises(RewardRequestError, match=r"HTTP 413.*a single item is over the server's limit"):
+                remote.score("stvg-o1", completions[:1], [huge])
         finally:
             remote.close()
-        after = httpx.get(f"{server.url}/metrics").text
 
     assert [(r.total, r.terms, r.parsed, r.runaway) for r in results] == \
         [(r.total, r.terms, r.parsed, r.runaway) for r in expected]
