@@ -180,4 +180,4 @@ def _log_pictures(tracker, batch, rewards, samples, cfg: RunConfig, step: int) -
         log.warning("could not draw rollouts at step %d: %s", step, err)
         return
     for i, image in enumerate(images):
-        tracker.log_image(image, step, suffix=f"-{i}")
+        tracker.log_image(image, step, suffix=str(i))

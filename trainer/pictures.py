@@ -72,4 +72,4 @@ def log_reward_curve(tracker) -> None:
     except Exception as err:  # noqa: BLE001 - best effort, like every picture
         log.warning("could not plot the reward curve: %s", err)
         return
-    tracker.log_image(image, rewards[-1][0] if rewards else 0, key="plots", suffix="-reward-curve")
+    tracker.log_image(image, rewards[-1][0] if rewards else 0, key="plots", suffix="reward-curve")

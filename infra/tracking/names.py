@@ -16,18 +16,10 @@ MAX_KEY = 250  # MLflow's limit on metric, param and tag keys
 MAX_PARAM_VALUE = 6000  # MLflow's limit on a param value
 MAX_TAG_VALUE = 8000  # MLflow's limit on a tag value
 
-# The project's metric names (logged under these exact strings after `metric_name`).
+# Names other modules look up. The whole list of what runs log is the table in docs/tracking.md,
+# which the end-to-end tests check against every name their real runs log (tests/e2e/_logged_names.py).
 REWARD_MEAN = "reward/mean"
-REWARD_TERM = "reward/{term}"  # one per reward term, e.g. reward/format, reward/tiou
-ADV_MEAN, ADV_STD = "adv/mean", "adv/std"
-KL, CLIP_FRAC, ENTROPY = "kl", "clip_frac", "entropy"
-RESPONSE_LEN_MEAN = "response_len/mean"
-TOKENS_PER_S = "perf/tokens_per_s"
-TIME_ROLLOUT, TIME_REWARD, TIME_LEARN = "time/rollout_s", "time/reward_s", "time/learn_s"
-TIME_SYNC, TIME_STEP = "time/sync_s", "time/step_s"
-EVAL_M_TIOU, EVAL_M_VIOU = "eval/m_tIoU", "eval/m_vIoU"
-EVAL_VIOU_03, EVAL_VIOU_05 = "eval/vIoU@0.3", "eval/vIoU@0.5"
-DATA = "data/{name}"  # data pipeline figures, e.g. data/samples_seen, data/epoch
+DATA = "data/{name}"  # data pipeline figures, e.g. data/samples_stale, data/curation/hard
 PROGRESS_STEP = "progress/step"  # logged by Tracker.log_metrics at every call: the step reached
 
 _BAD_CHARS = re.compile(r"[^\w\-./: ]", re.ASCII)

@@ -4,8 +4,21 @@ from __future__ import annotations
 
 import pytest
 
+from tests.e2e._logged_names import LoggedNames
 from tests.infra._servers import mlflow_server, s3_server
 from tests.rewards._reward_servers import reward_server
+
+
+def pytest_collection_modifyitems(items):
+    """The docs check needs every run of the session: it goes last."""
+    last = [item for item in items if item.module.__name__.endswith("test_tracking_docs")]
+    items[:] = [item for item in items if item not in last] + last
+
+
+@pytest.fixture(scope="session")
+def logged_names() -> LoggedNames:
+    """Every MLflow run an end-to-end test starts is checked against docs/tracking.md here."""
+    return LoggedNames()
 
 
 @pytest.fixture(scope="session")

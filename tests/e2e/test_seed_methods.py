@@ -43,7 +43,7 @@ def _iou(a, b) -> float:
     return inter / union if union > 0 else 0.0
 
 
-def test_stvg_r1_trains_on_a_dataset_without_tracks_by_tracking_its_videos_once(tmp_path, e2e_cache):
+def test_stvg_r1_trains_on_a_dataset_without_tracks_by_tracking_its_videos_once(tmp_path, e2e_cache, logged_names):
     from infra.data.synth import generate
 
     data = tmp_path / "data"
@@ -75,6 +75,7 @@ def test_stvg_r1_trains_on_a_dataset_without_tracks_by_tracking_its_videos_once(
     (found,) = client.search_runs([client.get_experiment_by_name("r1").experiment_id])
     for name in ("reward/mean", "eval/m_tIoU", "eval/m_vIoU"):
         assert client.get_metric_history(found.info.run_id, name), f"{name} was not logged"
+    logged_names.check(tracking, found.info.run_id, "grpo-stvg-r1")
 
 
 # The view-aware scripted model's answers (tests/trainer/_seed_models.py): per temporal view of a
@@ -191,7 +192,7 @@ def test_zero_shot_eval_assembles_spans_votes_ids_and_assembles_tubes_across_vie
     assert json.loads(scored.read_text())["aggregates"]["all"] == zs["aggregates"]["all"]
 
 
-def test_videotg_r1_preset_logs_how_many_samples_each_curation_pass_kept(tmp_path, e2e_cache):
+def test_videotg_r1_preset_logs_how_many_samples_each_curation_pass_kept(tmp_path, e2e_cache, logged_names):
     model = _scripted(e2e_cache, YES_8_TO_12, "scripted-yes-8-12")
     tracking = f"sqlite:///{tmp_path}/mlflow.db"
     run = _stvg("train", "videotg-r1-curated", "--quiet", f"model.path={model}", f"model.cache_dir={e2e_cache}",
@@ -211,3 +212,4 @@ def test_videotg_r1_preset_logs_how_many_samples_each_curation_pass_kept(tmp_pat
         {"curation/dropped.json", "curation/scores.difficulty.json"}
     assert (tmp_path / "scores.reflection.json").is_file()
     assert client.get_metric_history(found.info.run_id, "reward/mean")
+    logged_names.check(tracking, found.info.run_id, "grpo-videotg-curated")

@@ -31,7 +31,7 @@ def _weights(folder: Path) -> dict[str, torch.Tensor]:
     return model.state_dict()
 
 
-def test_sft_checkpoint_trains_then_starts_grpo(tmp_path, e2e_cache):
+def test_sft_checkpoint_trains_then_starts_grpo(tmp_path, e2e_cache, logged_names):
     common = [f"model.cache_dir={e2e_cache}", "task=vtg", "data.synthetic_train_videos=4",
               "data.synthetic_heldout_videos=2", "rollout.max_new_tokens=24", "learner.num_workers=1",
               "learner.micro_batch_size=2", "eval.max_samples=2", "prompts_per_step=2"]
@@ -52,8 +52,10 @@ def test_sft_checkpoint_trains_then_starts_grpo(tmp_path, e2e_cache):
     # MLflow holds every step's loss and the final evaluation with the reward terms
     from mlflow.tracking import MlflowClient
 
-    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlruns/mlflow.db")
+    tracking = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+    client = MlflowClient(tracking_uri=tracking)
     (run,) = client.search_runs([client.get_experiment_by_name("stvg").experiment_id], "tags.stage = 'sft'")
+    logged_names.check(tracking, run.info.run_id, "sft")
     assert [m.step for m in client.get_metric_history(run.info.run_id, "loss")] == [1, 2, 3]
     for name in ("eval/m_tIoU", "eval/reward_mean", "eval/term/format", "eval/term/tiou"):
         assert [m.step for m in client.get_metric_history(run.info.run_id, name)] == [3], name
@@ -67,3 +69,6 @@ def test_sft_checkpoint_trains_then_starts_grpo(tmp_path, e2e_cache):
     assert f", model {checkpoint}, " in model_line
     cached = [_weights(p.parent) for p in (e2e_cache / "checkpoints").glob("*/hf/config.json")]
     assert any(all(torch.equal(loaded[k], tuned[k]) for k in tuned) for loaded in cached)
+    (rl_run,) = [r for r in client.search_runs([client.get_experiment_by_name("stvg").experiment_id])
+                 if r.info.run_id != run.info.run_id]
+    logged_names.check(tracking, rl_run.info.run_id, "grpo-from-sft")

@@ -51,7 +51,7 @@ def _wait_for(predicate, proc: subprocess.Popen, timeout: float, what: str, log:
 
 
 def test_job_killed_mid_run_resumes_from_the_last_complete_checkpoint_and_logs_everything(
-        tmp_path, e2e_cache, mlflow_url, s3_endpoint, reward_url):
+        tmp_path, e2e_cache, mlflow_url, s3_endpoint, reward_url, logged_names):
     env = _aws_env(s3_endpoint)
     s3 = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1",
                       aws_access_key_id="testing", aws_secret_access_key="testing")
@@ -115,9 +115,9 @@ def test_job_killed_mid_run_resumes_from_the_last_complete_checkpoint_and_logs_e
     for name in ("time/rollout_s", "time/learn_s", "time/sync_s", "loss", "response_len/mean", "eval/m_tIoU"):
         assert client.get_metric_history(run.info.run_id, name), f"metric {name} was not logged"
     assert run.data.tags["checkpoint_uri"].endswith("step-000005")
-    artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
-    assert "config.yaml" in artifacts
-    pictures = [a.path for a in client.list_artifacts(run.info.run_id, "rollouts")]
-    assert any(p.endswith(".png") for p in pictures)
-    plots = [a.path for a in client.list_artifacts(run.info.run_id, "plots")]
-    assert any(p.endswith("reward-curve.png") for p in plots)
+    # every metric and artifact name is one docs/tracking.md lists
+    artifacts = logged_names.check(mlflow_url, run.info.run_id, "grpo-http-resumed")["artifact"]
+    assert "config.yaml" in artifacts and any(a.startswith("config.resumed-") for a in artifacts)
+    # pictures at steps 2 and 4 (every 2 steps, one each), the reward curve at the last step
+    assert {"rollouts/step-000002-0.png", "rollouts/step-000004-0.png", "plots/step-000005-reward-curve.png"} \
+        <= artifacts
