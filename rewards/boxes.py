@@ -1,8 +1,9 @@
 """Vectorised box math for the rewards and the metrics. Boxes are float arrays [..., 4] of
 (x1, y1, x2, y2); every function works row-wise over a whole batch at once.
 
-Conventions (docs/conventions.md, "Box hygiene"): before scoring, coordinates are reordered so
-x1 <= x2 and y1 <= y2, then clamped to the frame [0, W] x [0, H]. IoU with an empty union is 0;
+Conventions (docs/conventions.md, "Box hygiene in the rewards"): before a reward scores boxes
+(spatial_score), coordinates are reordered so x1 <= x2 and y1 <= y2, then clamped to the frame
+[0, W] x [0, H]. The metrics call iou() on boxes as given, with no hygiene. IoU with an empty union is 0;
 GIoU = IoU - (C - U) / C with C the enclosing box's area, and GIoU = IoU when C is 0;
 L1 = mean(|dx1| / W, |dy1| / H, |dx2| / W, |dy2| / H), so GIoU - L1 lies in [-2, 1].
 """
