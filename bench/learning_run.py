@@ -114,8 +114,10 @@ def with_ray(fn, *args):
     """Run fn in a local Ray session (the stvg jobs start their own)."""
     import ray
 
-    ray.init(num_cpus=max(os.cpu_count() or 1, 2), include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": {"OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}})
+    from infra.loopback import init_local_ray
+
+    init_local_ray(num_cpus=max(os.cpu_count() or 1, 2), include_dashboard=False, log_to_driver=False,
+                   runtime_env={"env_vars": {"OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}})
     try:
         return fn(*args)
     finally:

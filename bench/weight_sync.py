@@ -43,6 +43,7 @@ def main() -> int:
     from transformers import Qwen2_5_VLForConditionalGeneration
     from transformers.utils import logging as hf_logging
 
+    from infra.loopback import init_local_ray
     from rollout.config import RolloutConfig
     from rollout.models.tiny import build_tiny_model
     from rollout.pool import RolloutPool
@@ -58,7 +59,7 @@ def main() -> int:
         print(f"model: {params / 1e6:.1f}M parameters, {megabytes:.0f} MiB float32 (built in {time.perf_counter() - t0:.1f} s)")
 
         replica = Qwen2_5_VLForConditionalGeneration.from_pretrained(model_dir)
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        init_local_ray(num_cpus=2, include_dashboard=False, log_to_driver=False)
         try:
             config = RolloutConfig(engine="hf", num_workers=args.workers, num_cpus_per_worker=1 / args.workers,
                                    weight_sync=args.transport)

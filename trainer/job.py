@@ -160,7 +160,8 @@ def _worker_env() -> dict[str, str]:
 
 
 def start_ray(cfg: RunConfig) -> bool:
-    """Join the cluster in RAY_ADDRESS (a RayJob's), or start a local one sized for the run."""
+    """Join the cluster in RAY_ADDRESS (a RayJob's), or start a local one sized for the run, listening on
+    loopback only (infra/loopback.py)."""
     import ray
 
     if ray.is_initialized():
@@ -168,11 +169,13 @@ def start_ray(cfg: RunConfig) -> bool:
     if os.environ.get("RAY_ADDRESS"):
         ray.init(log_to_driver=not cfg.quiet)
         return True
+    from infra.loopback import init_local_ray
+
     # Logical CPUs: enough for every learner rank and rollout actor even on a 2-core laptop
     # (they time-share the cores; the learner and the rollout alternate in sync mode).
     needed = cfg.learner.num_workers + cfg.rollout.num_workers * cfg.rollout.num_cpus_per_worker
-    ray.init(num_cpus=max(os.cpu_count() or 1, int(needed + 0.999)), include_dashboard=False,
-             log_to_driver=not cfg.quiet, runtime_env={"env_vars": _worker_env()})
+    init_local_ray(num_cpus=max(os.cpu_count() or 1, int(needed + 0.999)), include_dashboard=False,
+                   log_to_driver=not cfg.quiet, runtime_env={"env_vars": _worker_env()})
     return True
 
 

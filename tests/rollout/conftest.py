@@ -58,8 +58,10 @@ def ray_local():
     """One local Ray per test module (2 CPUs, no dashboard)."""
     import ray
 
+    from infra.loopback import init_local_ray
+
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    ray.init(num_cpus=2, include_dashboard=False, resources={"stvg_rollout": 8}, log_to_driver=False)
+    init_local_ray(num_cpus=2, include_dashboard=False, resources={"stvg_rollout": 8}, log_to_driver=False)
     yield ray
     ray.shutdown()
 

@@ -24,10 +24,13 @@ HERE = Path(__file__).resolve().parent  # on the workers' PYTHONPATH: they impor
 def zero3_run(tiny_model, tmp_path_factory):
     import ray
 
+    from infra.loopback import init_local_ray
+
     out = tmp_path_factory.mktemp("zero3")
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     path = os.pathsep.join(p for p in (str(HERE), os.environ.get("PYTHONPATH", "")) if p)
-    ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": path}})
+    init_local_ray(num_cpus=4, include_dashboard=False, log_to_driver=False,
+                   runtime_env={"env_vars": {"PYTHONPATH": path}})
     try:
         cfg = learner_config(zero_stage=3, num_workers=2, max_failures=0)
         trainer = make_trainer(zero3_worker_loop, {"model_dir": str(tiny_model), "out": str(out), "kl_coef": 0.05},

@@ -33,6 +33,7 @@ HARD = ["synth-s1-00004.mp4"]  # 0.719 >= 0.7; the others are below
 def setup(tmp_path_factory, tiny_model):
     import ray
 
+    from infra.loopback import init_local_ray
     from rollout.pool import RolloutPool
     from trainer.config import load_run_config
     from trainer.presets import resolve
@@ -43,7 +44,7 @@ def setup(tmp_path_factory, tiny_model):
         f"model.cache_dir={root / 'cache'}", f"model.path={scripted}", f"output_dir={root / 'run'}", "quiet=true",
         f"tracking.tracking_uri=sqlite:///{root / 'mlflow.db'}"])
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    init_local_ray(num_cpus=2, include_dashboard=False, log_to_driver=False)
     pool = RolloutPool(str(scripted), cfg.rollout)
     yield cfg, pool, str(scripted)
     pool.shutdown()

@@ -50,10 +50,11 @@ def samples(tmp_path_factory):
 def pool(tiny_model):
     import ray
 
+    from infra.loopback import init_local_ray
     from rollout.pool import RolloutPool
 
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    init_local_ray(num_cpus=2, include_dashboard=False, log_to_driver=False)
     config = RolloutConfig(engine="hf", num_workers=1, task="stvg-r1", fps=2.0, max_frames=8, max_long_side=336,
                            max_new_tokens=8)
     pool = RolloutPool(str(tiny_model), config)
