@@ -46,7 +46,9 @@ def make_trainer(train_loop_per_worker: Callable[[dict], Any], train_loop_config
     shared storage such as s3://bucket/prefix on a multi-node cluster).
     """
     from ray.train import FailureConfig, RunConfig, ScalingConfig
-    from ray.train.torch import TorchConfig, TorchTrainer
+    from ray.train.torch import TorchTrainer
+
+    from trainer.learner.rendezvous import LoopbackTorchConfig
 
     use_gpu = resolve_use_gpu(cfg)
     scaling = ScalingConfig(num_workers=cfg.num_workers, use_gpu=use_gpu,
@@ -55,5 +57,5 @@ def make_trainer(train_loop_per_worker: Callable[[dict], Any], train_loop_config
                     failure_config=FailureConfig(max_failures=cfg.max_failures),
                     worker_runtime_env={"env_vars": worker_env(use_gpu, env)})
     return TorchTrainer(train_loop_per_worker, train_loop_config=train_loop_config,
-                        torch_config=TorchConfig(backend="nccl" if use_gpu else "gloo"),
+                        torch_config=LoopbackTorchConfig(backend="nccl" if use_gpu else "gloo"),
                         scaling_config=scaling, run_config=run)
