@@ -14,6 +14,7 @@ import logging
 from typing import Any
 
 from infra.errors import UserError
+from infra.k8s.rayjob import auth_secret_name
 
 log = logging.getLogger("stvg.status")
 
@@ -57,6 +58,12 @@ def format_job(state) -> str:
     if state.ray_cluster:
         lines.append(f"  RayCluster: {state.ray_cluster}  (dashboard: kubectl -n {state.namespace} port-forward "
                      f"svc/{state.ray_cluster}-head-svc 8265)")
+        if state.ray_auth == "token":
+            lines.append(f"  Ray token (dashboard login; RAY_AUTH_TOKEN for `ray job` / `ray status`): kubectl -n "
+                         f"{state.namespace} get secret {auth_secret_name(state.ray_cluster)} "
+                         f"-o jsonpath='{{.data.auth_token}}' | base64 -d")
+        else:
+            lines.append("  Ray token authentication: disabled (anyone who reaches the head's ports can run code)")
     if state.message:
         lines.append(f"  message: {state.message}")
     return "\n".join(lines)

@@ -17,6 +17,8 @@ from typing import Optional
 from infra.config import check_choice, check_range
 from infra.errors import ConfigError
 
+MIN_RAY_FOR_TOKEN_AUTH = (2, 52, 0)
+"""Token authentication arrived in Ray 2.52; KubeRay refuses authOptions for an older rayVersion."""
 LEARNER_RESOURCE = "stvg_learner"
 ROLLOUT_RESOURCE = "stvg_rollout"
 
@@ -34,6 +36,10 @@ def parse_quantity(key: str, value: str) -> float:
     if not match:
         raise ConfigError(f"{key}={value!r} is not a Kubernetes quantity; write e.g. '4', '500m', '64Gi'")
     return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", text)[:3])
 
 
 def check_dns_label(key: str, value: str, max_len: int = 63, allow_empty: bool = False) -> None:
@@ -249,6 +255,10 @@ class ClusterConfig:
     """Kueue WorkloadPriorityClass (label kueue.x-k8s.io/priority-class); needs `queue`."""
     ray_version: str = "2.60.0"
     """Ray version inside the image (spec.rayClusterSpec.rayVersion)."""
+    ray_auth: str = "token"
+    """Ray token authentication: token (KubeRay >= 1.5.1 makes a random token Secret per RayCluster and
+    sets RAY_AUTH_MODE/RAY_AUTH_TOKEN on every Ray container and the submitter; needs Ray >= 2.52) or
+    disabled (UNSAFE: whoever reaches the head's GCS or dashboard port runs code on every node)."""
     submission_mode: str = "K8sJobMode"
     """How KubeRay submits the entrypoint: K8sJobMode (a submitter Job) or HTTPMode."""
     gpu_resource: str = "nvidia.com/gpu"
@@ -306,6 +316,11 @@ class ClusterConfig:
             raise ConfigError("cluster.priority_class needs cluster.queue: Kueue priorities apply to queued jobs only")
         if not re.match(r"^\d+\.\d+\.\d+", self.ray_version):
             raise ConfigError(f"cluster.ray_version={self.ray_version!r} must look like 2.60.0")
+        check_choice("cluster.ray_auth", self.ray_auth, ["token", "disabled"])
+        if self.ray_auth == "token" and _version(self.ray_version) < MIN_RAY_FOR_TOKEN_AUTH:
+            raise ConfigError(f"cluster.ray_auth=token needs Ray >= {'.'.join(map(str, MIN_RAY_FOR_TOKEN_AUTH))} in "
+                              f"the image, but cluster.ray_version={self.ray_version}; use a newer image "
+                              f"(or cluster.ray_auth=disabled, which lets anyone who reaches the head run code)")
         check_range("cluster.ttl_seconds_after_finished", self.ttl_seconds_after_finished, low=0)
         check_range("cluster.active_deadline_seconds", self.active_deadline_seconds, low=0)
         check_range("cluster.backoff_limit", self.backoff_limit, low=0)

@@ -5,7 +5,8 @@ a head group (driver, no GPU), a `learner` and a `rollout` worker group on GPU n
 advertising its own Ray resource (stvg_learner / stvg_rollout) so that Ray Train workers and rollout
 actors land on their own pods; /dev/shm sized per group; the run config mounted at /etc/stvg/run.yaml;
 cluster.volumes (PersistentVolumeClaims) mounted at the same path on every Ray pod; non-root,
-read-only containers with writable emptyDirs for /tmp and $HOME.
+read-only containers with writable emptyDirs for /tmp and $HOME; Ray token authentication
+(`authOptions: {mode: token}`) unless cluster.ray_auth=disabled.
 """
 
 from __future__ import annotations
@@ -29,6 +30,13 @@ PRIORITY_LABEL = "kueue.x-k8s.io/priority-class"
 ELASTIC_ANNOTATION = "kueue.x-k8s.io/elastic-job"
 
 _RAYJOB_NAME = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+
+
+def auth_secret_name(ray_cluster: str) -> str:
+    """The Secret holding a RayCluster's token (key `auth_token`) with authOptions.mode=token: KubeRay
+    names it after the cluster, cut to its last 50 characters and starting with a letter (CheckName)."""
+    name = ray_cluster[-50:]
+    return name if name[:1].isalpha() else "r" + name[1:]
 
 
 def check_job_name(name: str) -> str:
@@ -204,6 +212,7 @@ def render_rayjob_spec(cluster: ClusterConfig, instance: str, config_map: str,
                     automount=cluster.enable_autoscaling)
     cluster_spec: dict[str, Any] = {
         "rayVersion": cluster.ray_version,
+        **({"authOptions": {"mode": "token"}} if cluster.ray_auth == "token" else {}),
         "enableInTreeAutoscaling": cluster.enable_autoscaling,
         "headGroupSpec": {
             "rayStartParams": {"object-store-memory": str(object_store_bytes(cluster.head.shm_gib))},

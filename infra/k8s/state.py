@@ -30,6 +30,8 @@ class JobState:
     message: str
     start_time: str
     ray_cluster: str
+    ray_auth: str = "disabled"
+    """token when the RayJob asks KubeRay for Ray token authentication (spec.rayClusterSpec.authOptions)."""
 
 
 def _condition(workload: dict[str, Any] | None, kind: str) -> dict[str, Any] | None:
@@ -93,4 +95,10 @@ def job_state(rayjob: dict[str, Any], workload: dict[str, Any] | None = None) ->
         queue=labels.get(QUEUE_LABEL, ""), priority=labels.get(PRIORITY_LABEL, ""), message=message,
         start_time=status.get("startTime") or meta.get("creationTimestamp") or "",
         ray_cluster=status.get("rayClusterName") or "",
+        ray_auth=_auth_mode(spec),
     )
+
+
+def _auth_mode(spec: dict[str, Any]) -> str:
+    options = (spec.get("rayClusterSpec") or {}).get("authOptions")
+    return "disabled" if options is None else options.get("mode") or "token"  # KubeRay's default mode

@@ -31,6 +31,12 @@ class SchemaUnavailable(LookupError):
     """No schema is known for this kind (no CRD file for it in the schema folder)."""
 
 
+MIN_KUBERAY_VERSION = "1.5.1"
+"""The oldest KubeRay the rendered RayJobs are meant for (authOptions arrived in it)."""
+MIN_KUBERAY_SCHEMAS = Path(__file__).resolve().parent / "crds" / f"kuberay-v{MIN_KUBERAY_VERSION}"
+"""Its RayJob CRD, to validate against besides the current one (see the README.md there)."""
+
+
 def default_schema_dir() -> Path:
     """`infra/k8s/crds/`: the upstream CRD files, copied into the repository (see its README.md)."""
     return Path(__file__).resolve().parent / "crds"

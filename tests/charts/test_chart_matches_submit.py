@@ -3,6 +3,7 @@ equivalent inputs their specs must be identical, so a fix in one cannot silently
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 from infra.k8s.config import (ClusterConfig, HeadConfig, LearnerGroupConfig, RolloutGroupConfig, SecretsConfig,
@@ -75,3 +76,12 @@ def test_the_parity_inputs_are_not_all_defaults():
     # Guard against a vacuous comparison: the settings above differ from both tools' defaults.
     default = render_rayjob_spec(ClusterConfig(), "stvg-parity", "stvg-parity-run-config")
     assert default != render_rayjob_spec(cluster_config(), "stvg-parity", "stvg-parity-run-config")
+
+
+def test_chart_and_submit_agree_with_ray_auth_disabled(render):
+    sets = {key: json.dumps(value) for key, value in chart_values().items()}
+    sets.update({"fullnameOverride": json.dumps("stvg-parity"), "train.rayAuth": json.dumps("disabled")})
+    (rayjob,) = [obj for obj in render(sets=sets, release="stvg-parity") if obj["kind"] == "RayJob"]
+    ours = render_rayjob_spec(dataclasses.replace(cluster_config(), ray_auth="disabled"), "stvg-parity",
+                              "stvg-parity-run-config", CHART_OVERRIDES)
+    assert rayjob["spec"] == ours and "authOptions" not in ours["rayClusterSpec"]

@@ -283,6 +283,9 @@ spec:
   {{- if or (gt (len $job) 47) (not (regexMatch "^[a-z]([-a-z0-9]*[a-z0-9])?$" $job)) }}
     {{- fail (printf "train.jobName: RayJob name %q must be a DNS-1035 label of at most 47 characters (KubeRay's limit); set train.jobName or use a shorter release name" $job) }}
   {{- end }}
+  {{- if and (eq $v.train.rayAuth "token") (not (semverCompare ">=2.52.0-0" $v.train.rayVersion)) }}
+    {{- fail (printf "train.rayAuth=token needs Ray >= 2.52.0 in the image, but train.rayVersion=%s; use a newer image (or train.rayAuth=disabled, which lets anyone who reaches the head run code)" $v.train.rayVersion) }}
+  {{- end }}
   {{- range $name := list "learner" "rollout" }}
     {{- $g := get $v.train $name }}
     {{- if not (and (le (int $g.minReplicas) (int $g.replicas)) (le (int $g.replicas) (int $g.maxReplicas))) }}

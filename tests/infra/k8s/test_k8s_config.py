@@ -90,3 +90,20 @@ def test_overrides_reach_nested_groups():
                    "cluster.priority_class=stvg-low")
     assert cluster.learner.bounds == (3, 5)
     assert (cluster.queue, cluster.priority_class) == ("stvg", "stvg-low")
+
+
+@pytest.mark.parametrize("version,auth,ok", [
+    ("2.52.0", "token", True), ("2.60.0", "token", True), ("2.51.2", "token", False), ("1.99.0", "token", False),
+    ("2.51.2", "disabled", True),
+])
+def test_token_auth_needs_ray_2_52_in_the_image(version, auth, ok):
+    if ok:
+        assert load(f"cluster.ray_version={version}", f"cluster.ray_auth={auth}").ray_auth == auth
+    else:
+        with pytest.raises(ConfigError, match=r"cluster.ray_auth=token needs Ray >= 2\.52\.0 .* cluster.ray_version="):
+            load(f"cluster.ray_version={version}", f"cluster.ray_auth={auth}")
+
+
+def test_unknown_ray_auth_mode_names_the_choices():
+    with pytest.raises(ConfigError, match="cluster.ray_auth"):
+        load("cluster.ray_auth=password")

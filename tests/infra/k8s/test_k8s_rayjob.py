@@ -11,9 +11,9 @@ import yaml
 
 from infra.errors import UserError
 from infra.k8s.config import ClusterConfig, LearnerGroupConfig, RolloutGroupConfig, SecretsConfig
-from infra.k8s.rayjob import (check_job_name, default_job_name, dump_yaml, entrypoint, render_manifests,
-                              render_rayjob)
-from infra.k8s.validate import validate_object
+from infra.k8s.rayjob import (auth_secret_name, check_job_name, default_job_name, dump_yaml, entrypoint,
+                              render_manifests, render_rayjob)
+from infra.k8s.validate import MIN_KUBERAY_SCHEMAS, validate_object
 
 WHEN = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 
@@ -149,3 +149,26 @@ def test_configmap_round_trips_the_run_config_through_yaml():
     text = dump_yaml([config_map, rayjob])
     assert "run.yaml: |" in text  # readable block, not one escaped line
     assert list(yaml.safe_load_all(text)) == [config_map, rayjob]
+
+
+# ---- Ray token authentication ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("cluster", [ClusterConfig(), big(), ClusterConfig(submission_mode="HTTPMode")])
+def test_token_auth_is_on_by_default_and_validates_against_the_oldest_supported_kuberay(cluster):
+    rayjob = render_rayjob("r1", "ml", cluster, "cm")
+    assert rayjob["spec"]["rayClusterSpec"]["authOptions"] == {"mode": "token"}
+    validate_object(rayjob, schema_dir=MIN_KUBERAY_SCHEMAS)  # KubeRay v1.5.1's RayJob CRD, in the repository
+
+
+def test_auth_disabled_renders_no_auth_options():
+    rayjob = render_rayjob("r1", "ml", ClusterConfig(ray_auth="disabled"), "cm")
+    assert "authOptions" not in rayjob["spec"]["rayClusterSpec"]
+
+
+@pytest.mark.parametrize("ray_cluster,secret", [
+    ("run-a-raycluster-x7k2p", "run-a-raycluster-x7k2p"),  # short names are kept
+    ("xxx-" + "y" * 49, "r" + "y" * 49),  # 53 characters: the last 50 start with '-', which becomes 'r'
+    ("ab" + "1" * 50, "r" + "1" * 49),  # the last 50 start with a digit, which becomes 'r'
+])
+def test_auth_secret_is_named_as_kuberay_names_it(ray_cluster, secret):
+    assert auth_secret_name(ray_cluster) == secret

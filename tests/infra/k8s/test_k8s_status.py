@@ -141,3 +141,24 @@ def test_status_lists_mlflow_runs_with_step_reward_and_checkpoint(capsys, tmp_pa
     fields = row.split()
     assert fields[:4] == ["grpo-7b", "RUNNING", "12", "1.250"]
     assert fields[-1] == "s3://runs/grpo-7b/step-12"
+
+
+def test_status_of_a_running_job_tells_how_to_read_its_ray_token(capsys, stub_api):
+    job = rayjob(deployment="Running", job="RUNNING", rayClusterName="run-a-raycluster-x7k2p")
+    job["spec"]["rayClusterSpec"] = {"authOptions": {"mode": "token"}}
+    stub_api.route("GET", f"/apis/ray.io/v1/namespaces/{NS}/rayjobs/run-a", 200, job)
+    stub_api.route("GET", f"/apis/kueue.x-k8s.io/v1beta2/namespaces/{NS}/workloads", 200, {"items": []})
+    code = main(["status", "-n", NS, "run-a", "--kubeconfig", str(stub_api.kubeconfig), "--no-mlflow"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert ("kubectl -n ml get secret run-a-raycluster-x7k2p -o jsonpath='{.data.auth_token}' | base64 -d"
+            in out)
+
+
+def test_status_says_when_a_job_runs_without_ray_authentication(capsys, stub_api):
+    job = rayjob(deployment="Running", job="RUNNING", rayClusterName="run-a-raycluster-x7k2p")
+    stub_api.route("GET", f"/apis/ray.io/v1/namespaces/{NS}/rayjobs/run-a", 200, job)
+    code = main(["status", "-n", NS, "run-a", "--kubeconfig", str(stub_api.kubeconfig), "--no-mlflow"])
+    out, _ = capsys.readouterr()
+    assert code == 0
+    assert "Ray token authentication: disabled" in out and "get secret" not in out
