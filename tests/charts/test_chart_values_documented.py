@@ -11,7 +11,8 @@ import yaml
 
 CHART = Path(__file__).resolve().parents[2] / "charts" / "stvg"
 # The run config itself is checked by `stvg train`, not the chart; node selectors are label maps.
-FREE_FORM = {"train.runConfig", "train.learner.nodeSelector", "train.rollout.nodeSelector"}
+FREE_FORM = {"train.runConfig", "train.learner.nodeSelector", "train.rollout.nodeSelector",
+             "networkPolicy.kuberayOperator.podLabels"}
 
 
 def leaves(data, prefix=""):

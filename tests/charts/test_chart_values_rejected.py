@@ -20,6 +20,11 @@ import pytest
     ({"train.overrides": ["grpo.group_size=8", "it's"]}, "overrides"),
     ({"train.jobName": "Has_Upper"}, "jobName"),
     ({"train.jobName": "a" * 48}, "jobName"),
+    ({"train.rayAuth": "password"}, "rayAuth"),
+    ({"networkPolicy.mlflow.fromCidrs": ["the office"]}, "fromCidrs"),
+    ({"networkPolicy.rewards.fromNamespaces": ["Monitoring"]}, "fromNamespaces"),
+    ({"networkPolicy.kuberayOperator.namespace": "ray_system"}, "namespace"),
+    ({"networkPolicy.egress.open": True}, "open"),
 ])
 def test_schema_rejects_bad_values(render_error, sets, expected):
     error = render_error(sets={key: json.dumps(value) for key, value in sets.items()})

@@ -275,6 +275,56 @@ spec:
     {{- include "stvg.rayPod" (dict "root" .root "component" (printf "ray-%s" .name) "container" "ray-worker" "group" $group "gpus" (int $group.gpusPerWorker) "automount" false) | trim | nindent 4 }}
 {{- end }}
 
+{{/* NetworkPolicy peers and rules (templates/networkpolicy-*.yaml). Selector of every Ray pod of
+this namespace, the chart's or `stvg submit`'s (both label them app.kubernetes.io/name=stvg): the
+clients of the reward servers and MLflow. */}}
+{{- define "stvg.anyRayPodSelector" -}}
+matchExpressions:
+  - key: app.kubernetes.io/name
+    operator: In
+    values: {{ list (include "stvg.name" .) "stvg" | uniq | toJson }}
+  - key: app.kubernetes.io/component
+    operator: In
+    values: ["ray-head", "ray-learner", "ray-rollout"]
+{{- end }}
+
+{{/* Selector of this release's RayJob pods; call with (dict "root" $ "components" (list "ray-head" ...)). */}}
+{{- define "stvg.releaseRayPodSelector" -}}
+matchLabels:
+  app.kubernetes.io/name: {{ include "stvg.name" .root }}
+  app.kubernetes.io/instance: {{ .root.Release.Name }}
+matchExpressions:
+  - key: app.kubernetes.io/component
+    operator: In
+    values: {{ toJson .components }}
+{{- end }}
+
+{{/* Peers of the given namespaces (by their kubernetes.io/metadata.name label) and CIDRs, as a YAML list. */}}
+{{- define "stvg.externalPeers" -}}
+{{- range .namespaces }}
+- namespaceSelector:
+    matchLabels:
+      kubernetes.io/metadata.name: {{ . }}
+{{- end }}
+{{- range .cidrs }}
+- ipBlock:
+    cidr: {{ . }}
+{{- end }}
+{{- end }}
+
+{{/* Egress rules every policy has when networkPolicy.egress.restrict is true: DNS anywhere, then
+networkPolicy.egress.extraRules; a YAML list. */}}
+{{- define "stvg.baseEgressRules" -}}
+- ports:
+    - port: 53
+      protocol: UDP
+    - port: 53
+      protocol: TCP
+{{- with .Values.networkPolicy.egress.extraRules }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
 {{/* Cross-field rules the schema cannot express; fails the render naming the value to change. */}}
 {{- define "stvg.validateConfig" -}}
 {{- $v := .Values }}
