@@ -71,8 +71,9 @@ def test_one_policy_per_component_and_none_when_disabled(render):
 @pytest.mark.parametrize("values", ["default", "locked"])
 def test_the_release_ray_pods_reach_each_other_on_every_port(request, values):
     rules, p = request.getfixturevalue(values)
-    for source, destination, port in [("learner", "head", GCS), ("rollout", "head", GCS), ("head", "learner", SOME_WORKER_PORT),
-                                      ("learner", "rollout", SOME_WORKER_PORT), ("rollout", "learner", 29500)]:
+    for source, destination, port in [("learner", "head", GCS), ("rollout", "head", GCS),
+                                      ("head", "learner", SOME_WORKER_PORT), ("learner", "rollout", SOME_WORKER_PORT),
+                                      ("rollout", "learner", 29500)]:
         assert allowed(rules, p[source], p[destination], port), (source, destination, port)
 
 

@@ -51,8 +51,8 @@ def test_ports_protocols_and_ip_blocks():
 
 
 def test_egress_needs_a_rule_once_the_source_is_isolated_for_egress():
-    egress = [policy({"podSelector": {"matchLabels": {"app": "web"}}, "policyTypes": ["Egress"],
-                      "egress": [{"to": [{"podSelector": {"matchLabels": {"app": "db"}}}], "ports": [{"port": 5432}]}]})]
+    to_db = {"to": [{"podSelector": {"matchLabels": {"app": "db"}}}], "ports": [{"port": 5432}]}
+    egress = [policy({"podSelector": {"matchLabels": {"app": "web"}}, "policyTypes": ["Egress"], "egress": [to_db]})]
     assert allowed(egress, WEB, DB, 5432)
     assert not allowed(egress, WEB, Address("8.8.8.8"), 443)
     assert not allowed(egress, WEB, Pod("dev", {"app": "db"}), 5432)  # a bare podSelector is the policy's namespace
