@@ -25,8 +25,9 @@ AWS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_
 
 
 def test_a_demo_run_and_the_test_servers_listen_on_loopback_only(tmp_path, e2e_cache, mlflow_url, s3_endpoint,
-                                                                   reward_url):
+                                                                   reward_url, logged_names):
     bucket = f"loopback-{uuid.uuid4().hex[:8]}"
+    experiment = f"loopback-{uuid.uuid4().hex[:6]}"
     boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1", aws_access_key_id="testing",
                  aws_secret_access_key="testing").create_bucket(Bucket=bucket)
     overrides = [
@@ -34,7 +35,7 @@ def test_a_demo_run_and_the_test_servers_listen_on_loopback_only(tmp_path, e2e_c
         "learner.num_workers=2", "learner.micro_batch_size=2", "eval.max_samples=2",
         "data.synthetic_train_videos=4", "data.synthetic_heldout_videos=2", f"model.cache_dir={e2e_cache}",
         "reward.mode=http", f"reward.urls=[{reward_url}]", f"tracking.tracking_uri={mlflow_url}",
-        f"tracking.experiment=loopback-{uuid.uuid4().hex[:6]}", f"checkpoint.uri=s3://{bucket}/runs",
+        f"tracking.experiment={experiment}", f"checkpoint.uri=s3://{bucket}/runs",
     ]
     log = tmp_path / "train.log"
     with open(log, "w") as out:
@@ -56,3 +57,9 @@ def test_a_demo_run_and_the_test_servers_listen_on_loopback_only(tmp_path, e2e_c
     assert any(name.startswith("ray::RayTrainWorker") for name in sockets.processes()), sockets.report()
     assert {urlparse(url).port for url in (reward_url, mlflow_url, s3_endpoint)} <= sockets.ports(), sockets.report()
     assert not sockets.exposed(), "listening beyond loopback:\n" + "\n".join(map(str, sockets.exposed()))
+
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=mlflow_url)
+    (run,) = client.search_runs([client.get_experiment_by_name(experiment).experiment_id])
+    logged_names.check(mlflow_url, run.info.run_id, "grpo-loopback")
