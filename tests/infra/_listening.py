@@ -9,6 +9,7 @@ process's own socket descriptors), so other users' servers on the same machine n
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass, field
 
 import psutil
@@ -51,8 +52,8 @@ class ListeningSockets:
             except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
                 continue
             for conn in connections:
-                tcp_listener = conn.type == 1 and conn.status == psutil.CONN_LISTEN  # SOCK_STREAM
-                udp_bound = conn.type == 2 and not conn.raddr and conn.laddr  # SOCK_DGRAM
+                tcp_listener = conn.type == socket.SOCK_STREAM and conn.status == psutil.CONN_LISTEN
+                udp_bound = conn.type == socket.SOCK_DGRAM and not conn.raddr and conn.laddr
                 if tcp_listener or udp_bound:
                     kind = "tcp" if tcp_listener else "udp"
                     self.seen.add(Listener(conn.laddr.ip, conn.laddr.port, kind, name, process.pid))
