@@ -168,7 +168,12 @@ def _timestamps(info: _StreamInfo, fps: float, max_frames: int | None,
     start, end = (0.0, info.duration) if segment is None else (max(0.0, segment[0]), min(segment[1], info.duration))
     if not end > start:
         raise DataError(f"segment {segment} is empty within video {str(path)!r} of {info.duration:.3f} s")
-    rate = float(min(fps, info.fps))
+    return sample_times(start, end, float(min(fps, info.fps)), max_frames)
+
+
+def sample_times(start: float, end: float, rate: float, max_frames: int | None) -> tuple[np.ndarray, float]:
+    """The sampling rule of the module docstring for [start, end) at `rate` frames per second (the
+    asked fps, at most the video's): (timestamps, the rate they are spaced at)."""
     count = max(1, math.ceil((end - start) * rate - 1e-9))
     if max_frames is not None and count > max_frames:
         rate, count = max_frames / (end - start), max_frames

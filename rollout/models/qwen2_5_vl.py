@@ -69,11 +69,8 @@ class Qwen25VLFamily:
             raise ValueError(f"sample {sample_id!r}: frames are {width}x{height}; sample them with "
                              f"size_multiple={self.frame_multiple} so the processor need not resize them")
         spacing = _frame_spacing(timestamps)
-        video = {"type": "video"}
-        text = {"type": "text", "text": instruction.text}
-        content = [video, text] if instruction.video_first else [text, video]
-        messages = [{"role": "user", "content": content}]
-        prompt_text = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        prompt_text = processor.apply_chat_template(self.messages(instruction), tokenize=False,
+                                                    add_generation_prompt=True)
         metadata = VideoMetadata(total_num_frames=count, fps=1.0 / spacing, width=width, height=height,
                                  duration=count * spacing, frames_indices=list(range(count)))
         out = processor(text=[prompt_text], videos=[frames], video_metadata=[metadata], do_resize=False,
@@ -107,6 +104,13 @@ class Qwen25VLFamily:
             task=task,
             extra=dict(extra or {}, video_token_id=int(processor.video_token_id)),
         )
+
+    def messages(self, instruction: Any) -> list[dict]:
+        """The chat of one prompt: a user turn holding the video and the instruction, in its order
+        (`stvg plan` counts the tokens of the same chat)."""
+        video = {"type": "video"}
+        text = {"type": "text", "text": instruction.text}
+        return [{"role": "user", "content": [video, text] if instruction.video_first else [text, video]}]
 
     def blocked_token_ids(self, processor: Any) -> list[int]:
         """Vision special tokens: a completion holding one breaks the training forward

@@ -55,6 +55,8 @@ PLACES = ("left right up down around toward away from the to of in on at with an
           "while next near far top bottom middle corner edge screen room street floor wall").split()
 
 FORMAT_VERSION = 1  # bump when the builder's output changes, so cached tiny models are rebuilt
+VOCAB_SIZE = 2000
+"""Target vocabulary of the tiny tokenizer's BPE (its small corpus yields fewer tokens)."""
 
 
 def _corpus(rng: random.Random) -> list[str]:
@@ -112,21 +114,43 @@ def build_tokenizer(vocab_size: int, seed: int):
 
 
 def build_tiny_model(out_dir: str | Path, *, seed: int = 0, hidden_size: int = 128, num_layers: int = 2,
-                     num_heads: int = 4, vocab_size: int = 2000, vision_hidden: int = 64,
+                     num_heads: int = 4, vocab_size: int = VOCAB_SIZE, vision_hidden: int = 64,
                      vision_depth: int = 2) -> Path:
     """Write a random-initialised Qwen2.5-VL checkpoint with its processor to `out_dir`."""
     import torch
     from transformers import (GenerationConfig, Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration,
                               Qwen2_5_VLProcessor, Qwen2VLImageProcessor, Qwen2VLVideoProcessor)
 
-    if hidden_size % num_heads or (hidden_size // num_heads) % 4:
-        raise ValueError(f"hidden_size {hidden_size} / num_heads {num_heads} must be a multiple of 4")
     out_dir = Path(out_dir)
     tokenizer = build_tokenizer(vocab_size, seed)
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
+    config = Qwen2_5_VLConfig(**tiny_config(tokenizer, hidden_size=hidden_size, num_layers=num_layers,
+                                            num_heads=num_heads, vision_hidden=vision_hidden,
+                                            vision_depth=vision_depth))
+    torch.manual_seed(seed)
+    model = Qwen2_5_VLForConditionalGeneration(config).eval()
+    model.generation_config = GenerationConfig(
+        eos_token_id=[ids["<|im_end|>"], ids["<|endoftext|>"]], pad_token_id=ids["<|endoftext|>"],
+        bos_token_id=ids["<|endoftext|>"])
+    processor = Qwen2_5_VLProcessor(
+        image_processor=Qwen2VLImageProcessor(), tokenizer=tokenizer,
+        video_processor=Qwen2VLVideoProcessor(), chat_template=CHAT_TEMPLATE)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out_dir)
+    processor.save_pretrained(out_dir)
+    return out_dir
+
+
+def tiny_config(tokenizer, *, hidden_size: int = 128, num_layers: int = 2, num_heads: int = 4,
+                vision_hidden: int = 64, vision_depth: int = 2) -> dict:
+    """The Qwen2_5_VLConfig arguments of the tiny model over `tokenizer` (build_tokenizer's); also
+    what `stvg plan` sizes for model.path=tiny, without building the weights."""
+    if hidden_size % num_heads or (hidden_size // num_heads) % 4:
+        raise ValueError(f"hidden_size {hidden_size} / num_heads {num_heads} must be a multiple of 4")
+    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
     half = hidden_size // num_heads // 2  # rotary frequencies per head, split over (t, h, w)
     mrope = [half - 2 * (half * 3 // 8), half * 3 // 8, half * 3 // 8]
-    config = Qwen2_5_VLConfig(
+    return dict(
         text_config=dict(
             vocab_size=len(tokenizer), hidden_size=hidden_size, intermediate_size=hidden_size * 3,
             num_hidden_layers=num_layers, num_attention_heads=num_heads, num_key_value_heads=max(1, num_heads // 2),
@@ -143,18 +167,6 @@ def build_tiny_model(out_dir: str | Path, *, seed: int = 0, hidden_size: int = 1
         image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
         vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"],
     )
-    torch.manual_seed(seed)
-    model = Qwen2_5_VLForConditionalGeneration(config).eval()
-    model.generation_config = GenerationConfig(
-        eos_token_id=[ids["<|im_end|>"], ids["<|endoftext|>"]], pad_token_id=ids["<|endoftext|>"],
-        bos_token_id=ids["<|endoftext|>"])
-    processor = Qwen2_5_VLProcessor(
-        image_processor=Qwen2VLImageProcessor(), tokenizer=tokenizer,
-        video_processor=Qwen2VLVideoProcessor(), chat_template=CHAT_TEMPLATE)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out_dir)
-    processor.save_pretrained(out_dir)
-    return out_dir
 
 
 def tiny_model_dir(cache_root: str | Path, **kwargs) -> Path:
