@@ -142,6 +142,12 @@ class WorkerGroupConfig:
     """Node labels the group must land on (e.g. {karpenter.sh/nodepool: gpu})."""
     tolerations: list[Toleration] = field(default_factory=_gpu_tolerations)
     """Taints the group tolerates; by default the nvidia.com/gpu taint of GPU node pools."""
+    gpu_type: str = "a100-80gb"
+    """GPU model of the group's nodes, for `stvg plan` and the check in `stvg submit` (docs/plan.md):
+    a100-40gb, a100-80gb, h100-80gb, h200-141gb, l40s-48gb, a10g-24gb or l4-24gb. The pods do not
+    read it: select those nodes with node_selector."""
+    gpu_memory_gib: float = 0.0
+    """Memory of one GPU in GiB for the plan, when it differs from gpu_type's; 0 = gpu_type's."""
 
     @property
     def ray_slots(self) -> int:
@@ -163,6 +169,10 @@ class WorkerGroupConfig:
             raise ConfigError(f"{key}: need 0 <= min_replicas <= replicas <= max_replicas, "
                               f"got {low} <= {self.replicas} <= {high}")
         parse_quantity(f"{key}.cpu", self.cpu)
+        from infra.plan.gpus import GPU_TYPES  # a table of plain numbers: no heavy import
+
+        check_choice(f"{key}.gpu_type", self.gpu_type, GPU_TYPES)
+        check_range(f"{key}.gpu_memory_gib", self.gpu_memory_gib, low=0)
         if self.shm_gib * 2**30 >= parse_quantity(f"{key}.memory", self.memory):
             raise ConfigError(f"{key}.shm_gib={self.shm_gib} must be smaller than {key}.memory={self.memory}: "
                               f"/dev/shm counts against the pod's memory limit")
