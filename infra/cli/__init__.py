@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sft": ("infra.cli.sft", "supervised fine-tuning on ground-truth answers"),
     "eval": ("infra.cli.eval", "run a checkpoint over a split and score it"),
     "upload": ("infra.cli.upload", "put a local model or dataset folder under s3:// for multi-node runs"),
+    "plan": ("infra.cli.plan", "size a run: GPU memory, video tokens, step time, fits or not"),
     "submit": ("infra.cli.submit", "submit a training run to Kubernetes as a RayJob"),
     "status": ("infra.cli.status", "list runs and their state"),
 }
