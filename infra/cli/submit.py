@@ -13,7 +13,8 @@ import logging
 import sys
 from typing import Any
 
-from infra.errors import ConfigError
+from infra.cli.plan import add_plan_arguments
+from infra.errors import ConfigError, UserError
 
 log = logging.getLogger("stvg.submit")
 
@@ -34,6 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="RayJob name (default: <run name>-<UTC timestamp>; at most 47 characters)")
     parser.add_argument("--dry-run", action="store_true",
                         help="print the ConfigMap and RayJob as YAML instead of creating them")
+    parser.add_argument("--force", action="store_true",
+                        help="submit even when `stvg plan` says the run does not fit (or cannot plan it)")
+    add_plan_arguments(parser)
     parser.add_argument("--kubeconfig", default=None, help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
     parser.add_argument("--context", default=None, help="kubeconfig context (default: the current one)")
 
@@ -73,8 +77,28 @@ def check_ray_resources(resolved: dict[str, Any], cluster: Any) -> None:
                 f"cluster.{section}.replicas (or max_replicas) or cluster.{section}.gpus_per_worker/slots")
 
 
+def check_plan(run_config: Any, args: argparse.Namespace) -> None:
+    """Refuse a run that does not fit its cluster (docs/plan.md), in one line; --force submits anyway."""
+    from infra.plan.plan import PlanOptions, make_plan
+    from infra.plan.report import one_line
+
+    try:
+        plan = make_plan(run_config, PlanOptions(model_config=args.model_config))
+    except UserError as err:
+        if not args.force:
+            raise UserError(f"cannot plan the run: {err} (--force submits without a plan)") from None
+        log.warning("submitting without a plan (--force): %s", err)
+        return
+    if plan.fits:
+        log.info("stvg plan: %s", one_line(plan))
+    elif args.force:
+        log.warning("stvg plan: %s; submitting anyway (--force)", one_line(plan))
+    else:
+        raise ConfigError(f"{one_line(plan)}; `stvg plan` shows the details, --force submits anyway")
+
+
 def build_manifests(args: argparse.Namespace) -> list[dict[str, Any]]:
-    """Load + validate the run config and render [ConfigMap, RayJob]."""
+    """Load + validate the run config, check that it fits, and render [ConfigMap, RayJob]."""
     from infra.config import to_dict
     from infra.k8s.rayjob import check_job_name, default_job_name, render_manifests
     from trainer.config import load_run_config
@@ -88,6 +112,7 @@ def build_manifests(args: argparse.Namespace) -> list[dict[str, Any]]:
     require_shared("checkpoint.uri", run_config.checkpoint.uri or "runs/<name>/checkpoints",
                    [v.mount_path for v in run_config.cluster.volumes if not v.read_only] + run_config.cluster.shared_paths,
                    "learner pods write their shards there, and a pod's own disk vanishes with it")
+    check_plan(run_config, args)
     name = check_job_name(args.name) if args.name else default_job_name(run_config.name)
     return render_manifests(name, run_config.cluster, resolved)
 

@@ -64,6 +64,8 @@ def test_slots_default_to_gpus_and_to_one_without_gpus():
     ("cluster.ray_version=latest", "cluster.ray_version='latest'"),
     ("cluster.secrets.s3=My_Secret", "cluster.secrets.s3='My_Secret'"),
     ("cluster.gpu_count=8", "unknown config key 'cluster.gpu_count'"),
+    ("cluster.learner.gpu_type=H100", "cluster.learner.gpu_type='H100' is not allowed; choose one of: a100-40gb"),
+    ("cluster.rollout.gpu_memory_gib=-8", "cluster.rollout.gpu_memory_gib=-8"),
 ])
 def test_bad_values_name_the_key(override, message):
     with pytest.raises(ConfigError) as caught:

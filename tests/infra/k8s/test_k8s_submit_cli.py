@@ -173,3 +173,31 @@ def test_unauthorized_forbidden_missing_namespace_and_conflict_are_one_line_each
     err = _submit_against(capsys, run_config_file, stub_api, 409,
                           status_body(409, "AlreadyExists", 'configmaps "tiny-1-run-config" already exists'))
     assert "ConfigMap ml/tiny-1-run-config" in err and "already exists (409)" in err
+
+
+def test_the_7b_preset_passes_the_plan_check(capsys, caplog):
+    import logging
+
+    with caplog.at_level(logging.INFO, logger="stvg.submit"):
+        manifests = dry_run(capsys, "qwen25vl-7b-stvg-o1", "--name", "grpo-7b")
+    assert [m["kind"] for m in manifests] == ["ConfigMap", "RayJob"]
+    assert any(r.getMessage().startswith("stvg plan: fits:") for r in caplog.records)
+
+
+def test_a_run_that_does_not_fit_is_refused_in_one_line_unless_forced(capsys):
+    oversized = ("qwen25vl-7b-stvg-o1", "--name", "grpo-7b", "learner.gradient_checkpointing=false")
+    code, out, err = submit(capsys, *oversized, "--dry-run")
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert "the run does not fit: a learner GPU needs" in err and "a100-40gb" in err
+    assert "fix: learner.gradient_checkpointing=true" in err and "--force submits anyway" in err
+    config_map, _ = dry_run(capsys, *oversized, "--force")
+    assert yaml.safe_load(config_map["data"]["run.yaml"])["learner"]["gradient_checkpointing"] is False
+
+
+def test_a_model_the_plan_cannot_read_needs_model_config_or_force(capsys):
+    unknown = ("qwen25vl-7b-stvg-o1", "--name", "grpo-7b", "model.path=/models/my-finetune")
+    code, _, err = submit(capsys, *unknown, "--dry-run")
+    assert code == 2 and err.count("\n") == 1
+    assert "cannot plan the run: model.path='/models/my-finetune' cannot be read here" in err
+    assert len(dry_run(capsys, *unknown, "--model-config", "qwen2.5-vl-7b")) == 2
+    assert len(dry_run(capsys, *unknown, "--force")) == 2
