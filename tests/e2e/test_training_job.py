@@ -121,3 +121,6 @@ def test_job_killed_mid_run_resumes_from_the_last_complete_checkpoint_and_logs_e
     # pictures at steps 2 and 4 (every 2 steps, one each), the reward curve at the last step
     assert {"rollouts/step-000002-0.png", "rollouts/step-000004-0.png", "plots/step-000005-reward-curve.png"} \
         <= artifacts
+    # stvg plan's figures (docs/plan.md): the plan of the first job, and the resumed job's beside it
+    assert "plan.yaml" in artifacts and any(a.startswith("plan.resumed-") for a in artifacts)
+    assert run.data.params["plan.fits"] == "True"
