@@ -181,7 +181,7 @@ def _rollout_lines(plan: Any) -> list[str]:
     rollout, memory = plan.rollout, plan.rollout.memory
     kv = memory.kv_bytes_per_token if memory else plan.shapes.kv_bytes_per_token()
     t = plan.shapes.text
-    kv_line = (f"  KV cache per token  {kv / 1024:>8.1f} KiB  2 x {t.layers} layers x {t.kv_heads} KV heads x "
+    kv_line = (f"  KV cache per token  {f'{kv / 1024:.1f} KiB':>10}  2 x {t.layers} layers x {t.kv_heads} KV heads x "
                f"{t.head_dim} x 2 bytes")
     if memory is None:
         return [f"Rollout: {rollout.engines} engines without GPUs (HF generate on CPU): not sized", kv_line]

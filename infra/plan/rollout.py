@@ -3,8 +3,9 @@
 vLLM takes `gpu_memory_utilization` x the GPU's memory and, after loading the weights and running
 its profiling forward, gives the rest to the KV cache in blocks of 16 tokens. Its activation peak
 is not computable from shapes alone; the plan reserves 40 bytes x hidden size per token of the
-scheduler's token budget, the ratio vLLM's own profiling logs show for Qwen2.5-VL-72B and
-Llama-3.1-8B (docs/plan.md cites both), plus fixed allowances for non-torch memory and CUDA graphs.
+scheduler's token budget, the ratio vLLM's own profiling log shows for Qwen2.5-VL-72B (a text-only
+Llama-3.1-8B logs 27; docs/plan.md cites both), plus fixed allowances for non-torch memory and CUDA
+graphs.
 The HF engine (transformers generate) holds the KV cache of one request's sequences at a time.
 """
 
