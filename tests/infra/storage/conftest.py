@@ -1,4 +1,5 @@
-"""Fixtures for storage tests: one moto S3 server per session, a fresh bucket per test."""
+"""Fixtures for storage tests: a fresh bucket per test on the session's moto S3 server
+(tests/infra/conftest.py)."""
 
 from __future__ import annotations
 
@@ -8,22 +9,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/infra, for _servers
-from _servers import aws_test_env, s3_server  # noqa: E402
-
-
-@pytest.fixture(scope="session")
-def _moto_url():
-    """moto S3 on 127.0.0.1, started once for the session (the environment is left alone)."""
-    with s3_server(set_env=False) as endpoint:
-        yield endpoint
-
-
-@pytest.fixture
-def s3_endpoint(_moto_url):
-    """The moto endpoint, with AWS_* env pointing boto3 at it for this test only."""
-    with aws_test_env(_moto_url):
-        yield _moto_url
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/infra: the tests import _servers
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Fixtures for tracking tests: one real `mlflow server` (sqlite backend) for the whole session."""
+"""Fixtures for tracking tests, on the session's `mlflow server` (mlflow_url, tests/infra/conftest.py)."""
 
 from __future__ import annotations
 
@@ -8,15 +8,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/infra, for _servers
-from _servers import mlflow_server  # noqa: E402
-
-
-@pytest.fixture(scope="session")
-def mlflow_url(tmp_path_factory) -> str:
-    """URL of an `mlflow server` on 127.0.0.1 (about 10-15 s to start, once per session)."""
-    with mlflow_server(tmp_path_factory.mktemp("mlflow")) as url:
-        yield url
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/infra: the tests import _servers
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
-"""Servers for the plan tests: moto S3 (a model config under an s3:// prefix) and `mlflow server`
-(the plan logged as params), each started once per session on 127.0.0.1."""
+"""Real servers shared by the infra tests, each started once per session on 127.0.0.1: moto's S3
+(storage, plan) and `mlflow server` (tracking, plan)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from tests.infra._servers import aws_test_env, mlflow_server, s3_server
 
 @pytest.fixture(scope="session")
 def _moto_url():
+    """moto S3, started once for the session (the environment is left alone)."""
     with s3_server(set_env=False) as endpoint:
         yield endpoint
 
@@ -22,6 +23,7 @@ def s3_endpoint(_moto_url):
 
 
 @pytest.fixture(scope="session")
-def mlflow_url(tmp_path_factory):
+def mlflow_url(tmp_path_factory) -> str:
+    """URL of an `mlflow server` (sqlite backend; about 10-15 s to start, once per session)."""
     with mlflow_server(tmp_path_factory.mktemp("mlflow")) as url:
         yield url
