@@ -99,6 +99,10 @@ def summary(plan: Any) -> dict[str, Any]:
     return out
 
 
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def _count(n: int) -> str:
     return f"{n / 1e9:.2f} B" if n >= 1e9 else f"{n / 1e6:.1f} M"
 
@@ -152,15 +156,15 @@ def _learner_lines(plan: Any) -> list[str]:
     learner = plan.learner
     sharding = "ZeRO-3" if learner.zero_stage == 3 else "plain torch, full replicas"
     if learner.gpu is None:
-        head = f"Learner: {learner.ranks} CPU ranks ({sharding}); no GPU to fit"
+        head = f"Learner: {_n(learner.ranks, 'CPU rank')} ({sharding}); no GPU to fit"
     else:
-        head = (f"Learner, per GPU: {learner.ranks} ranks ({sharding}) on {learner.gpu.spec.name} "
+        head = (f"Learner, per GPU: {_n(learner.ranks, 'rank')} ({sharding}) on {learner.gpu.spec.name} "
                 f"({learner.gpu.memory_gib:.1f} GiB)")
     w = learner.work
     other = learner.other_activations.peak
     lines = [head,
              f"  model states        {gib(learner.model_states):>10}  bf16 weights and gradients, fp32 master and Adam, "
-             f"over {learner.ranks} ranks + largest layer gathered",
+             f"over {_n(learner.ranks, 'rank')} + largest layer gathered",
              f"  reference model     {gib(learner.reference):>10}  (grpo.kl_coef={'> 0' if learner.reference else '0'})",
              f"  activations         {gib(learner.activations.peak):>10}  micro-batch {w.rows} x {w.sequence_tokens} tokens, "
              f"checkpointing {'on' if learner.checkpointing else 'off'} (turned {'off' if learner.checkpointing else 'on'}: "
@@ -184,7 +188,7 @@ def _rollout_lines(plan: Any) -> list[str]:
     kv_line = (f"  KV cache per token  {f'{kv / 1024:.1f} KiB':>10}  2 x {t.layers} layers x {t.kv_heads} KV heads x "
                f"{t.head_dim} x 2 bytes")
     if memory is None:
-        return [f"Rollout: {rollout.engines} engines without GPUs (HF generate on CPU): not sized", kv_line]
+        return [f"Rollout: {_n(rollout.engines, 'engine')} without GPUs (HF generate on CPU): not sized", kv_line]
     gpu = rollout.gpu
     lines = [f"Rollout, per GPU: {rollout.engines} {rollout.engine} engines, one {gpu.spec.name} each "
              f"({gpu.memory_gib:.1f} GiB)",
