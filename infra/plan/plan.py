@@ -95,6 +95,9 @@ class RolloutPlan:
     """None when the engines reserve no GPU (HF generate on CPU)."""
     gpu: Optional[Gpu]
     utilization: float
+    at_once: int = 1
+    """Sequences the engine must hold together: vLLM queues the rest (1); HF generate takes a whole
+    request (rollout.prompts_per_request x grpo.group_size rows)."""
 
     @property
     def starts(self) -> bool:
@@ -105,7 +108,8 @@ class RolloutPlan:
 
     @property
     def fits(self) -> bool:
-        return self.memory is None or (self.memory.max_sequences >= 1 and self.starts and self.free_for_engine)
+        return self.memory is None or (self.memory.max_sequences >= self.at_once and self.starts
+                                       and self.free_for_engine)
 
     @property
     def free_for_engine(self) -> bool:
@@ -194,9 +198,10 @@ def _rollout(cfg: Any, shapes: ModelShapes, prompt: PromptSize) -> RolloutPlan:
     dtype_bytes = 4 if rc.dtype == "float32" else 2
     if engine == "vllm":
         memory = vllm_memory(shapes, gpu.memory_gib, rc.gpu_memory_utilization, sequence, dtype_bytes)
-    else:
-        memory = hf_memory(shapes, gpu.memory_gib, rc.prompts_per_request * cfg.grpo.group_size, sequence, dtype_bytes)
-    return RolloutPlan(engine, rc.num_workers, sequences, max_model_len, memory, gpu, rc.gpu_memory_utilization)
+        return RolloutPlan(engine, rc.num_workers, sequences, max_model_len, memory, gpu, rc.gpu_memory_utilization)
+    rows = rc.prompts_per_request * cfg.grpo.group_size
+    memory = hf_memory(shapes, gpu.memory_gib, rows, sequence, dtype_bytes)
+    return RolloutPlan(engine, rc.num_workers, sequences, max_model_len, memory, gpu, rc.gpu_memory_utilization, rows)
 
 
 def _step(cfg: Any, plan: Plan) -> Optional[StepTime]:

@@ -55,7 +55,8 @@ def vllm_memory(shapes: ModelShapes, gpu_memory_gib: float, utilization: float, 
     batched_tokens = max(batched_tokens, sequence_tokens)  # vLLM raises it to fit one whole prompt
     # not divided by tensor_parallel: the residual stream is whole on every rank (vLLM's 72B log: 40 x
     # hidden per token at TP 4, as at TP 1)
-    reserve = ACTIVATION_BYTES_PER_HIDDEN_TOKEN * shapes.text.hidden * batched_tokens + NON_TORCH_BYTES + CUDA_GRAPH_BYTES
+    activation = ACTIVATION_BYTES_PER_HIDDEN_TOKEN * shapes.text.hidden * batched_tokens
+    reserve = activation + NON_TORCH_BYTES + CUDA_GRAPH_BYTES
     kv_per_token = shapes.kv_bytes_per_token(dtype_bytes, tensor_parallel)
     kv_cache = budget - weights - reserve
     per_sequence = math.ceil(sequence_tokens / BLOCK_TOKENS) * BLOCK_TOKENS * kv_per_token

@@ -47,7 +47,8 @@ def forward_flops(shapes: ModelShapes, prompt: PromptSize, completion: int) -> f
     """One sequence through the policy as the learner runs it: vision tower, all tokens, LM head at
     the completion positions."""
     tokens = prompt.tokens + completion
-    return (tokens * text_flops_per_token(shapes, tokens / 2) + prompt.patches * vision_flops_per_patch(shapes, prompt.grid[1:])
+    return (tokens * text_flops_per_token(shapes, tokens / 2)
+            + prompt.patches * vision_flops_per_patch(shapes, prompt.grid[1:])
             + 2 * completion * shapes.text.vocab * shapes.text.hidden)
 
 

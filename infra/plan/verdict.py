@@ -83,7 +83,8 @@ def _smallest(low: int, high: int, ok: Callable[[int], bool]) -> Optional[int]:
 
 def _fewer_frames_or_pixels(cfg: Any, plan: Any, part: str, describe: Callable[[Any], str]) -> list[str]:
     fixes = []
-    frames = _largest(1, plan.prompt.frames - 1, lambda n: _fits(cfg, plan, part, {"rollout.max_frames": n}) is not None)
+    frames = _largest(1, plan.prompt.frames - 1,
+                      lambda n: _fits(cfg, plan, part, {"rollout.max_frames": n}) is not None)
     if frames:
         fixes.append(f"rollout.max_frames={frames} ({describe(_replan(cfg, plan, {'rollout.max_frames': frames}))})")
     step = plan.shapes.vision.patch * plan.shapes.vision.merge
@@ -150,7 +151,8 @@ def _learner_problem(cfg: Any, plan: Any) -> Problem:
 
 
 def _words(changes: dict[str, Any]) -> str:
-    return " ".join(f"{key}={str(value).lower() if isinstance(value, bool) else value}" for key, value in changes.items())
+    return " ".join(f"{key}={str(value).lower() if isinstance(value, bool) else value}"
+                    for key, value in changes.items())
 
 
 def _bigger_gpu(cfg: Any, plan: Any, part: str, describe: Callable[[Any], str]) -> list[str]:
@@ -176,21 +178,30 @@ def _rollout_problem(cfg: Any, plan: Any) -> Problem:
         return Problem("rollout", f"rollout.gpu_memory_utilization={rc.gpu_memory_utilization} asks vLLM for "
                                   f"{gib(memory.budget)} of a {gpu.memory_gib:.1f} GiB {gpu.spec.name}, which leaves "
                                   "nothing for the CUDA context", [f"rollout.gpu_memory_utilization={most}"])
-    if memory.kv_cache < memory.kv_bytes_per_token * memory.sequence_tokens:
-        reason = (f"a rollout GPU cannot hold one {memory.sequence_tokens}-token sequence: {gib(memory.budget)} "
-                  f"({rc.gpu_memory_utilization:g} x {gpu.memory_gib:.1f} GiB {gpu.spec.name}) less "
-                  f"{gib(memory.weights)} of weights and {gib(memory.reserve)} reserved leaves {gib(memory.kv_cache)} "
-                  f"for the KV cache")
+    if memory.max_sequences < rollout.at_once:
+        held = (f"one {memory.sequence_tokens}-token sequence" if rollout.at_once == 1 else
+                f"a request's {rollout.at_once} rows of {memory.sequence_tokens} tokens")
+        budget = (f"the whole {gpu.spec.name}" if rollout.engine == "hf"
+                  else f"{rc.gpu_memory_utilization:g} x {gpu.memory_gib:.1f} GiB {gpu.spec.name}")
+        reason = (f"a rollout GPU cannot hold {held}: {gib(memory.budget)} ({budget}) less {gib(memory.weights)} of "
+                  f"weights and {gib(memory.reserve)} reserved leaves {gib(memory.kv_cache)} for the KV cache")
     else:
         reason = (f"vLLM will not start: its KV cache ({gib(memory.kv_cache)}) is smaller than one "
                   f"max_model_len={rollout.max_model_len} sequence (rollout.max_prompt_tokens + max_new_tokens, "
                   f"{gib(rollout.max_model_len * memory.kv_bytes_per_token)})")
     fixes = []
-    util = _smallest(math.floor(rc.gpu_memory_utilization * 100) + 1, int(MAX_UTILIZATION * 100),
-                     lambda u: _fits(cfg, plan, "rollout", {"rollout.gpu_memory_utilization": u / 100}) is not None)
-    if util:
-        q = _replan(cfg, plan, {"rollout.gpu_memory_utilization": util / 100})
-        fixes.append(f"rollout.gpu_memory_utilization={util / 100:g} ({sequences(q)})")
+    if rollout.engine == "hf":
+        rows = _largest(1, rc.prompts_per_request - 1,
+                        lambda n: _fits(cfg, plan, "rollout", {"rollout.prompts_per_request": n}) is not None)
+        if rows:
+            q = _replan(cfg, plan, {"rollout.prompts_per_request": rows})
+            fixes.append(f"rollout.prompts_per_request={rows} ({sequences(q)})")
+    else:
+        util = _smallest(math.floor(rc.gpu_memory_utilization * 100) + 1, int(MAX_UTILIZATION * 100),
+                         lambda u: _fits(cfg, plan, "rollout", {"rollout.gpu_memory_utilization": u / 100}) is not None)
+        if util:
+            q = _replan(cfg, plan, {"rollout.gpu_memory_utilization": util / 100})
+            fixes.append(f"rollout.gpu_memory_utilization={util / 100:g} ({sequences(q)})")
     if not rollout.starts and plan.prompt.tokens < rc.max_prompt_tokens:
         most = _largest(plan.prompt.tokens, rc.max_prompt_tokens - 1,
                         lambda m: _fits(cfg, plan, "rollout", {"rollout.max_prompt_tokens": m}) is not None)

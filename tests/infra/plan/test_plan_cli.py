@@ -96,6 +96,7 @@ def _fixes(data: dict) -> list[list[str]]:
     ["learner.num_workers=2", "cluster.learner.gpus_per_worker=2"],
     ["rollout.gpu_memory_utilization=0.45"],
     ["rollout.max_prompt_tokens=4096"],
+    ["rollout.engine=hf"],  # HF generate holds a whole request: 4 prompts x 8 rows
 ])
 def test_every_proposed_fix_makes_the_run_fit(capsys, overrides):
     data = plan_json(capsys, PRESET, *overrides)

@@ -41,8 +41,9 @@ def _config(layers=2, hidden=256, heads=8, kv_heads=2, intermediate=704, vision_
                             "bos_token_id": 0, "eos_token_id": 1, "pad_token_id": 0,
                             "rope_parameters": {"rope_type": "default", "rope_theta": 1e6,
                                                 "mrope_section": [4, 6, 6] if hidden // heads == 32 else [2, 3, 3]}},
-            "vision_config": {"depth": vision_depth, "hidden_size": vision_hidden, "intermediate_size": vision_intermediate,
-                              "num_heads": vision_heads, "out_hidden_size": hidden, "fullatt_block_indexes": [vision_depth - 1]}}
+            "vision_config": {"depth": vision_depth, "hidden_size": vision_hidden,
+                              "intermediate_size": vision_intermediate, "num_heads": vision_heads,
+                              "out_hidden_size": hidden, "fullatt_block_indexes": [vision_depth - 1]}}
 
 
 def _saved_bytes(config: dict, grid: tuple[int, int, int], text: int, completion: int, rows: int, attention: str,
@@ -63,7 +64,8 @@ def _saved_bytes(config: dict, grid: tuple[int, int, int], text: int, completion
         model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
     t, h, w = grid
     ids = torch.cat([torch.randint(20, 900, (text,)), torch.tensor([VISION_START]),
-                     torch.full((t * h * w // 4,), VIDEO_TOKEN), torch.tensor([VISION_END]), torch.randint(20, 900, (4,))])
+                     torch.full((t * h * w // 4,), VIDEO_TOKEN), torch.tensor([VISION_END]),
+                     torch.randint(20, 900, (4,))])
     items = []
     for row in range(rows):
         prompt = PromptInputs(sample_id=f"p{row}", input_ids=ids, video_grid_thw=torch.tensor([[t, h, w]]),
@@ -105,8 +107,8 @@ def test_activation_bytes_match_what_autograd_saves(case):
     overrides, grid, text, completion, rows, attention, checkpointing = CASES[case]
     config = _config(**overrides)
     measured, sequence = _saved_bytes(config, grid, text, completion, rows, attention, checkpointing)
-    work = Workload(rows=rows, sequence_tokens=sequence, completion_tokens=completion, patches=grid[0] * grid[1] * grid[2],
-                    frame_grid=grid[1:])
+    work = Workload(rows=rows, sequence_tokens=sequence, completion_tokens=completion,
+                    patches=grid[0] * grid[1] * grid[2], frame_grid=grid[1:])
     planned = activations(shapes_from_config(config, case), work, attention, checkpointing)
     expected = planned.saved + planned.logits
     if checkpointing:
