@@ -144,7 +144,7 @@ class WorkerGroupConfig:
     """Taints the group tolerates; by default the nvidia.com/gpu taint of GPU node pools."""
     gpu_type: str = "a100-80gb"
     """GPU model of the group's nodes, for `stvg plan` and the check in `stvg submit` (docs/plan.md):
-    a100-40gb, a100-80gb, h100-80gb, h200-141gb, l40s-48gb, a10g-24gb or l4-24gb. The pods do not
+    a100-40gb, a100-80gb, h100-80gb, h200-141gb, l40s-48gb or l4-24gb. The pods do not
     read it: select those nodes with node_selector."""
     gpu_memory_gib: float = 0.0
     """Memory of one GPU in GiB for the plan, when it differs from gpu_type's; 0 = gpu_type's."""

@@ -43,7 +43,7 @@ class VideoAssumption:
 def assumed_video(cfg: Any, size: Optional[tuple[int, int]] = None, seconds: Optional[float] = None) -> VideoAssumption:
     """The video to plan for: what the flags give, else the synthetic generator's videos, else the
     worst case: square at rollout.max_long_side (the largest frame area the sampler makes) and 60 s
-    long (enough to reach any max_frames at fps >= 1)."""
+    long (120 frames at 2 fps, more than the default max_frames of 64)."""
     if size is not None or seconds is not None:
         width, height = size or (cfg.rollout.max_long_side, cfg.rollout.max_long_side)
         return VideoAssumption(width, height, seconds or 60.0)
