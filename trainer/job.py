@@ -89,7 +89,7 @@ def _run(cfg: RunConfig, store, latest, model, train, heldout, start_step: int,
                                                  "checkpoint_root": store.uri})
     cfg = dataclasses.replace(cfg, tracking=dataclasses.replace(cfg.tracking, tracking_uri=tracker.tracking_uri))
     tracker.log_config(to_dict(cfg))
-    log_plan(tracker, cfg, model_dir)  # stvg plan's figures as plan.* params (docs/plan.md)
+    log_plan(tracker, cfg)  # stvg plan's figures as plan.* params (docs/plan.md)
     status = "FAILED"
     pool = RolloutPool(model, cfg.rollout)
     board = start_board()

@@ -17,7 +17,7 @@ from infra.plan.learner import (Activations, Workload, activations, logits_trans
 from infra.plan.prompt import PromptSize, VideoAssumption, assumed_video, size_prompt
 from infra.plan.rollout import GIB, EngineMemory, hf_memory, vllm_memory
 from infra.plan.shapes import ModelShapes, shapes_from_config
-from infra.plan.source import ModelSource, find_model
+from infra.plan.source import ModelFiles, find_model
 from infra.plan.timing import Assumptions, StepTime, step_time
 
 
@@ -120,7 +120,7 @@ class RolloutPlan:
 @dataclass
 class Plan:
     name: str
-    model: ModelSource
+    model: ModelFiles
     shapes: ModelShapes
     video: VideoAssumption
     prompt: PromptSize
@@ -142,7 +142,7 @@ class Plan:
         return self.prompt_fits and self.learner.fits and self.rollout.fits
 
 
-def make_plan(cfg: Any, options: PlanOptions = PlanOptions(), *, source: Optional[ModelSource] = None,
+def make_plan(cfg: Any, options: PlanOptions = PlanOptions(), *, source: Optional[ModelFiles] = None,
               with_fixes: bool = True) -> Plan:
     """The plan of the run config `cfg` (a RunConfig). `source` reuses an already read model."""
     source = source or find_model(cfg.model.path, tiny_seed=cfg.model.tiny_seed, override=options.model_config)

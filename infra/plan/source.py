@@ -29,7 +29,7 @@ def shipped_names() -> list[str]:
 
 
 @dataclass
-class ModelSource:
+class ModelFiles:
     config: dict[str, Any]
     where: str
     """What was read, for the report: a path, a URI, or `shipped qwen2.5-vl-7b (...)`."""
@@ -37,7 +37,7 @@ class ModelSource:
     """A transformers tokenizer with the model's chat template, or None (text tokens are estimated)."""
 
 
-def find_model(path: str, *, tiny_seed: int = 0, override: str = "") -> ModelSource:
+def find_model(path: str, *, tiny_seed: int = 0, override: str = "") -> ModelFiles:
     """The config (and tokenizer) to plan `model.path=path` with; `override` is --model-config."""
     if override:
         return _override(override)
@@ -60,7 +60,7 @@ def find_model(path: str, *, tiny_seed: int = 0, override: str = "") -> ModelSou
     return shipped
 
 
-def _override(value: str) -> ModelSource:
+def _override(value: str) -> ModelFiles:
     if value in shipped_names():
         return _shipped(value)
     file = Path(value)
@@ -69,44 +69,44 @@ def _override(value: str) -> ModelSource:
     if not file.is_file():
         raise UserError(f"--model-config {value!r} is neither a config.json file nor a shipped config "
                         f"({', '.join(shipped_names())})")
-    return ModelSource(_load_json(file), str(file), _tokenizer(file.parent))
+    return ModelFiles(_load_json(file), str(file), _tokenizer(file.parent))
 
 
-def _shipped(name: str) -> ModelSource:
-    return ModelSource(_load_json(SHIPPED_DIR / f"{name}.json"), f"shipped {name} (published shapes)")
+def _shipped(name: str) -> ModelFiles:
+    return ModelFiles(_load_json(SHIPPED_DIR / f"{name}.json"), f"shipped {name} (published shapes)")
 
 
-def _shipped_by_name(path: str) -> Optional[ModelSource]:
+def _shipped_by_name(path: str) -> Optional[ModelFiles]:
     match = _SHIPPED_NAME.search(Path(path.rstrip("/")).name)
     name = f"qwen2.5-vl-{match.group(1)}b" if match else None
     return _shipped(name) if name in shipped_names() else None
 
 
 @functools.lru_cache(maxsize=4)
-def _tiny(seed: int) -> ModelSource:
+def _tiny(seed: int) -> ModelFiles:
     from rollout.models.tiny import VOCAB_SIZE, build_tokenizer, tiny_config
 
     tokenizer = build_tokenizer(VOCAB_SIZE, seed)  # about a second, no torch
-    return ModelSource({"model_type": "qwen2_5_vl", **tiny_config(tokenizer)}, f"tiny (seed {seed})", tokenizer)
+    return ModelFiles({"model_type": "qwen2_5_vl", **tiny_config(tokenizer)}, f"tiny (seed {seed})", tokenizer)
 
 
-def _read_local(folder: Path) -> Optional[ModelSource]:
+def _read_local(folder: Path) -> Optional[ModelFiles]:
     for candidate in (folder / "config.json", folder / "hf" / "config.json"):
         if candidate.is_file():
-            return ModelSource(_load_json(candidate), str(candidate), _tokenizer(candidate.parent))
+            return ModelFiles(_load_json(candidate), str(candidate), _tokenizer(candidate.parent))
     if folder.is_dir() and any(folder.glob("step-*")):  # a checkpoint root: its latest step
         latest = _latest_checkpoint(str(folder))
         return _read_local(Path(latest)) if latest else None
     return None
 
 
-def _read_s3(uri: str) -> Optional[ModelSource]:
+def _read_s3(uri: str) -> Optional[ModelFiles]:
     from infra.storage import open_store
 
     store = open_store(uri)
     for key in ("config.json", "hf/config.json"):
         if key in store.list(key):
-            return ModelSource(_download_json(store, key), f"{uri.rstrip('/')}/{key}")
+            return ModelFiles(_download_json(store, key), f"{uri.rstrip('/')}/{key}")
     if store.list("step-"):  # a checkpoint root: its latest step
         latest = _latest_checkpoint(uri)
         return _read_s3(latest) if latest else None

@@ -20,12 +20,12 @@ pytestmark = pytest.mark.slow  # the session's mlflow server
 
 
 def test_the_plan_of_the_7b_preset_becomes_params_and_an_artifact(mlflow_url, tmp_path):
-    model_dir = tmp_path / "Qwen2.5-VL-7B-Instruct"  # what the driver prepared: config.json, no tokenizer
+    model_dir = tmp_path / "my-model"  # a folder holding config.json, no tokenizer
     model_dir.mkdir()
     (model_dir / "config.json").write_text((SHIPPED_DIR / "qwen2.5-vl-7b.json").read_text())
-    cfg = load_run_config(resolve("qwen25vl-7b-stvg-o1"))
+    cfg = load_run_config(resolve("qwen25vl-7b-stvg-o1"), [f"model.path={model_dir}"])
     with Tracker.start(TrackingConfig(tracking_uri=mlflow_url, experiment=f"plan-{uuid.uuid4().hex[:8]}")) as tracker:
-        log_plan(tracker, cfg, str(model_dir))
+        log_plan(tracker, cfg)
     from mlflow import MlflowClient
 
     client = MlflowClient(mlflow_url)
@@ -44,7 +44,7 @@ def test_the_plan_of_the_7b_preset_becomes_params_and_an_artifact(mlflow_url, tm
 def test_a_plan_that_cannot_be_made_is_a_warning_not_a_failed_run(mlflow_url, tmp_path, caplog):
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "llama", "hidden_size": 4096}))
     with Tracker.start(TrackingConfig(tracking_uri=mlflow_url, experiment=f"plan-{uuid.uuid4().hex[:8]}")) as tracker:
-        log_plan(tracker, load_run_config(None), str(tmp_path))
+        log_plan(tracker, load_run_config(None, [f"model.path={tmp_path}"]))
     from mlflow import MlflowClient
 
     assert not [k for k in MlflowClient(mlflow_url).get_run(tracker.run_id).data.params if k.startswith("plan.")]
