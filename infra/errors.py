@@ -11,3 +11,20 @@ class ConfigError(UserError):
 
 class DataError(UserError):
     """An annotation file, video or prediction file is malformed; the message names file, record, field."""
+
+
+class VideoError(DataError):
+    """A video file a run cannot use: missing, unreadable, damaged or truncated. `video` is the file,
+    `problem` what is wrong with it (the message is "video '<file>' <problem>")."""
+
+    def __init__(self, video: str, problem: str):
+        super().__init__(f"video {str(video)!r} {problem}")
+        self.video = str(video)
+        self.problem = problem
+
+    def __reduce__(self):  # Ray ships it between processes: rebuild it from its two fields
+        return type(self), (self.video, self.problem)
+
+    def with_hint(self, hint: str) -> "VideoError":
+        """The same error with what to do about it appended (the fix depends on who reads it)."""
+        return VideoError(self.video, f"{self.problem}; {hint}")

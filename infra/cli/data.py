@@ -1,4 +1,4 @@
-"""`stvg data`: make synthetic STVG videos, inspect annotation files.
+"""`stvg data`: make synthetic STVG videos, inspect annotation files and the videos they name.
 
     stvg data synth --out data/synth/train --videos 512 --seed 1
     stvg data synth --out data/synth/heldout --videos 256 --seed 2
@@ -28,12 +28,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     synth.add_argument("--fps", type=float, default=5.0, help="frame rate; 20*fps must be whole (default 5)")
     synth.add_argument("--quiet", action="store_true", help="no progress bar")
 
-    inspect = sub.add_parser("inspect", help="count samples, span statistics and problems of an annotation file")
+    inspect = sub.add_parser("inspect", help="count samples, span statistics and problems of an annotation file",
+                             description="Read an annotation file, print counts and span statistics, and list "
+                                         "problems: invalid records, missing videos, and local videos that "
+                                         "cannot be opened or decoded (each is opened, its first and last "
+                                         "frame decoded).")
     inspect.add_argument("--format", required=True, choices=FORMATS)
     inspect.add_argument("--annotations", required=True, metavar="FILE")
     inspect.add_argument("--trajectories", metavar="DIR", help="VidOR trajectory folder (vidstg)")
     inspect.add_argument("--video-root", metavar="DIR_OR_URI", help="default: videos/ beside the annotations")
     inspect.add_argument("--tracks", metavar="FILE", help="instance tracks file to attach")
+    inspect.add_argument("--no-videos", action="store_true", help="do not open the videos (annotations only)")
+    inspect.add_argument("--quiet", action="store_true", help="no progress bar while opening videos")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -78,6 +84,10 @@ def _inspect(args: argparse.Namespace) -> int:
             logger.removeHandler(collect)
             logger.propagate = True
     lines, problems = describe(samples)
+    if not args.no_videos:
+        line, failures = _open_videos(samples, progress=not args.quiet and sys.stderr.isatty())
+        lines.append(line)
+        problems += failures
     print(f"{args.annotations} ({args.format})")
     for line in lines:
         print(f"  {line}")
@@ -86,3 +96,27 @@ def _inspect(args: argparse.Namespace) -> int:
     for problem in problems:
         print(f"  - {problem}")
     return 0
+
+
+def _open_videos(samples, progress: bool) -> tuple[str, list[str]]:
+    """Open every local video that exists (missing ones are already a problem of their own) the way
+    a run does, decoding its first and last frame: (summary line, one problem per failing video)."""
+    from tqdm import tqdm
+
+    from infra.data.video import check_video
+    from infra.errors import VideoError
+
+    videos = sorted({s.video for s in samples})
+    local = [v for v in videos if "://" not in v and Path(v).is_file()]
+    failures = []
+    for video in tqdm(local, desc="opening videos", unit="video", disable=not progress, dynamic_ncols=True):
+        try:
+            check_video(video)
+        except VideoError as err:
+            failures.append(str(err))
+    remote = sum(1 for v in videos if "://" in v)
+    line = (f"videos opened: {len(local)} (container, stream, first and last frame), "
+            f"{len(failures) or 'none'} failing")
+    if remote:
+        line += f"; {remote} remote (s3://, synthetic://) not opened"
+    return line, failures

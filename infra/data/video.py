@@ -11,21 +11,32 @@ Decoding seeks to the keyframe before each wanted frame and decodes forward to i
 decoding forward instead when the next wanted frame is nearer than what a seek has been costing; on
 the way, frames that no other frame references are skipped by the decoder. Local files only.
 Verified on CPU with H.264 (B-frames, closed GOPs); see docs/data.md for what is not verified.
+
+A file that cannot serve the frames asked of it (missing, not a video, damaged headers or packets,
+a decoder that cannot be found, a stream that ends well before the frame count its container
+declares) raises VideoError naming the file and the problem. `check_video` opens a file the same
+way and decodes its first and last frame, for `stvg data inspect`.
 """
 
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from infra.errors import DataError
+from infra.errors import DataError, VideoError
 
 MIN_SEEK_GAP = 8
 """Never seek for a frame fewer than this many frames ahead: decoding forward is cheaper."""
+
+MISSING_FRAMES_TOLERATED = 2
+"""A stream may end this many frames short of the count its container declares (rounding of a
+duration, a last frame the muxer counted but did not write): the missing ids get the last frame.
+A stream that ends earlier than that is a truncated file (VideoError)."""
 
 
 @dataclass(frozen=True)
@@ -68,34 +79,23 @@ def sample_frames(video: str | Path, *, fps: float = 2.0, max_frames: int | None
                   max_long_side: int | None = 336, size_multiple: int = 1,
                   segment: tuple[float, float] | None = None) -> SampledFrames:
     """Frames of the local video file at `fps` from 0 (or from segment[0], seconds, up to segment[1]
-    exclusive), at most `max_frames`, resized as `fit_size` says. Raises DataError for a missing or
-    unreadable file and for URIs (fetch s3:// objects to a local cache first)."""
+    exclusive), at most `max_frames`, resized as `fit_size` says. Raises VideoError for a file that
+    is missing or cannot give those frames (module docstring), DataError for a URI (fetch s3://
+    objects to a local cache first) or a segment outside the video."""
     if fps <= 0 or (max_frames is not None and max_frames < 1) or size_multiple < 1 or \
             (max_long_side is not None and max_long_side < 1):
         raise ValueError(f"bad sampling arguments: fps={fps}, max_frames={max_frames}, "
                          f"max_long_side={max_long_side}, size_multiple={size_multiple}")
-    import av
-
     path = _local_path(video)
-    try:
-        with av.open(str(path)) as container:
-            if not container.streams.video:
-                raise DataError(f"video {str(path)!r} has no video stream")
-            # PyAV's default slice threading: frame threading would refill its pipeline at every seek
-            stream = container.streams.video[0]
-            info = _StreamInfo.of(container, stream, path)
-            timestamps, rate = _timestamps(info, fps, max_frames, segment, path)
-            ids = np.minimum(np.floor(timestamps * info.fps + 1e-6).astype(np.int64), info.frame_count - 1)
-            size = fit_size(info.width, info.height, max_long_side, size_multiple)
+    with _open_video(path) as (container, stream, info):
+        timestamps, rate = _timestamps(info, fps, max_frames, segment, path)
+        ids = np.minimum(np.floor(timestamps * info.fps + 1e-6).astype(np.int64), info.frame_count - 1)
+        size = fit_size(info.width, info.height, max_long_side, size_multiple)
 
-            def convert(frame) -> np.ndarray:
-                return frame.to_ndarray(width=size[0], height=size[1], format="rgb24", interpolation="AREA")
+        def convert(frame) -> np.ndarray:
+            return frame.to_ndarray(width=size[0], height=size[1], format="rgb24", interpolation="AREA")
 
-            decoded, decoded_count = _decode(container, stream, info, sorted(set(ids.tolist())), convert)
-    except av.error.FFmpegError as err:
-        raise DataError(f"video {str(path)!r} cannot be read: {err}") from None
-    if not decoded:
-        raise DataError(f"video {str(path)!r} has no decodable frame")
+        decoded, decoded_count = _decode(container, stream, info, sorted(set(ids.tolist())), convert, path)
     frames = [decoded[i][1] for i in ids.tolist()]
     ids = np.array([decoded[i][0] for i in ids.tolist()], dtype=np.int64)
     return SampledFrames(
@@ -111,13 +111,49 @@ def sample_frames(video: str | Path, *, fps: float = 2.0, max_frames: int | None
     )
 
 
+def check_video(video: str | Path) -> None:
+    """Open the local video as sample_frames does (container, video stream, decoder, frame rate and
+    count) and decode its first and its last frame; raise VideoError naming what fails. This finds
+    unreadable and truncated files in a fraction of a full decode (one seek to the last keyframe);
+    damage in the middle of a stream shows only when those frames are decoded."""
+    path = _local_path(video)
+    with _open_video(path) as (container, stream, info):
+        _decode(container, stream, info, sorted({0, info.frame_count - 1}), lambda frame: None, path)
+
+
+@contextmanager
+def _open_video(path: Path):
+    """(container, its first video stream, _StreamInfo), with every FFmpeg error while the caller
+    uses them (opening, demuxing, decoding) raised as a VideoError naming the file."""
+    import av
+
+    try:
+        container = av.open(str(path))
+    except av.error.FFmpegError as err:
+        raise VideoError(str(path), f"cannot be opened as a video: {_reason(err)}") from None
+    try:
+        with container:
+            if not container.streams.video:
+                raise VideoError(str(path), "has no video stream (not a video, or a damaged or truncated file)")
+            # PyAV's default slice threading: frame threading would refill its pipeline at every seek
+            stream = container.streams.video[0]
+            yield container, stream, _StreamInfo.of(container, stream, path)
+    except av.error.FFmpegError as err:
+        raise VideoError(str(path), f"cannot be decoded: {_reason(err)}") from None
+
+
+def _reason(err) -> str:
+    """FFmpeg's own words without the file name PyAV appends (the message names the file once)."""
+    return getattr(err, "strerror", None) or str(err)
+
+
 def _local_path(video: str | Path) -> Path:
     if "://" in str(video):
         raise DataError(f"video {str(video)!r} is a URI: sample_frames reads local files; "
                         "fetch it first (the rollout's video cache does)")
     path = Path(video)
     if not path.is_file():
-        raise DataError(f"video {str(path)!r} does not exist")
+        raise VideoError(str(path), "does not exist")
     return path
 
 
@@ -144,9 +180,15 @@ class _StreamInfo:
 
     @classmethod
     def of(cls, container, stream, path: Path) -> "_StreamInfo":
+        ctx = stream.codec_context
+        if ctx is None:  # PyAV found no decoder: a damaged sample description, or an unknown codec
+            raise VideoError(str(path), "has a video stream no decoder can read (damaged header or "
+                                        "unknown codec)")
+        if not ctx.width or not ctx.height:
+            raise VideoError(str(path), "has a video stream without a frame size (damaged header)")
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
         if not rate or stream.time_base is None:
-            raise DataError(f"video {str(path)!r} has no frame rate")
+            raise VideoError(str(path), "has no frame rate")
         fps, tb = float(rate), float(stream.time_base)
         count = stream.frames
         if not count:  # containers without a frame count (mkv, webm): derive it from the duration
@@ -155,11 +197,10 @@ class _StreamInfo:
             elif container.duration:
                 seconds = container.duration / 1_000_000
             else:
-                raise DataError(f"video {str(path)!r} gives neither a frame count nor a duration")
+                raise VideoError(str(path), "gives neither a frame count nor a duration")
             count = int(round(seconds * fps))
         if count < 1:
-            raise DataError(f"video {str(path)!r} has no frames")
-        ctx = stream.codec_context
+            raise VideoError(str(path), "has no frames")
         return cls(fps, int(count), ctx.width, ctx.height, stream.start_time or 0, tb)
 
 
@@ -180,16 +221,20 @@ def sample_times(start: float, end: float, rate: float, max_frames: int | None) 
     return start + np.arange(count, dtype=np.float64) / rate, rate
 
 
-def _decode(container, stream, info: _StreamInfo, wanted: list[int],
-            convert: Callable) -> tuple[dict[int, tuple[int, np.ndarray]], int]:
+def _decode(container, stream, info: _StreamInfo, wanted: list[int], convert: Callable,
+            path: Path) -> tuple[dict[int, tuple[int, np.ndarray]], int]:
     """For each of the sorted frame ids `wanted`: (id actually decoded, converted frame); and the
-    number of frames decoded. Ids past the real end of the stream (a container that overstates its
-    frame count) get the last frame.
+    number of frames decoded. Ids at most MISSING_FRAMES_TOLERATED past the real end of the stream
+    (a container that overstates its frame count) get the last frame; further ones mean the file
+    is truncated (VideoError).
 
     Packets that display before the wanted frame are decoded with skip_frame=NONREF: frames no other
     frame references are not decoded at all (about half of them in B-frame encodes)."""
+    import av
+
     ctx = stream.codec_context
     half_frame = 0.5 / info.fps / info.time_base  # in pts units: absorbs rounding of frame times
+    file_size = path.stat().st_size
 
     def restart(seek_to: int | None):
         if seek_to is not None:
@@ -204,7 +249,12 @@ def _decode(container, stream, info: _StreamInfo, wanted: list[int],
             skip = "NONREF" if packet.pts is not None and packet.pts < skip_below else "DEFAULT"
             if ctx.skip_frame != skip:
                 ctx.skip_frame = skip
-            pending.extend(packet.decode())  # the last (empty) packet flushes the decoder
+            try:
+                pending.extend(packet.decode())  # the last (empty) packet flushes the decoder
+            except av.error.InvalidDataError:
+                if packet.pos is None or packet.pos < 0 or packet.pos + packet.size < file_size:
+                    raise
+                return None  # a packet cut off by the end of the file: the stream ends here (truncated)
         return pending.pop(0)
 
     out: dict[int, tuple[int, np.ndarray]] = {}
@@ -221,10 +271,16 @@ def _decode(container, stream, info: _StreamInfo, wanted: list[int],
         skip_below = info.pts(target) - half_frame
         while pos < target:
             frame = next_frame(packets, pending, skip_below)
-            if frame is None:  # end of stream: every remaining id gets the last frame
-                if last is not None:
-                    converted = convert(last)
-                    out.update({t: (pos, converted) for t in wanted[k:]})
+            if frame is None:  # end of stream: every remaining id gets the last frame, if it is near
+                if last is None:
+                    raise VideoError(str(path), "has no decodable frame")
+                unreached = [t for t in wanted[k:] if t - pos > MISSING_FRAMES_TOLERATED]
+                if unreached:
+                    raise VideoError(str(path), f"is truncated: its stream stops before frame {unreached[0]} "
+                                                f"({unreached[0] / info.fps:.1f} s) of the {info.frame_count} "
+                                                f"frames ({info.duration:.1f} s) its container declares")
+                converted = convert(last)
+                out.update({t: (pos, converted) for t in wanted[k:]})
                 return out, count
             count += 1
             pos, last = info.frame_id(frame.pts, pos), frame

@@ -10,14 +10,18 @@ import numpy as np
 
 
 def write_gradient_video(path: Path, *, seconds: int = 10, fps: int = 25, width: int = 96, height: int = 64,
-                         gop: int = 25) -> Path:
-    """A moving colour gradient (every frame differs) encoded with libx264 defaults (B-frames)."""
+                         gop: int = 25, faststart: bool = False, bframes: bool = True) -> Path:
+    """A moving colour gradient (every frame differs) encoded with libx264 defaults (B-frames).
+    `faststart` puts the MP4 index before the frames (as streaming sites serve them), so a file cut
+    short still opens and loses only its last frames. Without `bframes` the file holds the frames in
+    display order, so its last packet is its last frame."""
     import av
 
-    with av.open(str(path), "w") as container:
+    options = {"movflags": "faststart"} if faststart else {}
+    with av.open(str(path), "w", options=options) as container:
         stream = container.add_stream("libx264", rate=Fraction(fps))
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.options = {"g": str(gop), "crf": "20"}
+        stream.options = {"g": str(gop), "crf": "20", **({} if bframes else {"bf": "0"})}
         ys, xs = np.mgrid[0:height, 0:width]
         for i in range(seconds * fps):
             frame = np.stack([(xs * 2 + i * 3) % 256, (ys * 3 + i * 5) % 256, (xs + ys + i * 7) % 256], axis=-1)

@@ -42,3 +42,27 @@ def test_inspect_of_a_missing_file_is_a_one_line_error(tmp_path, capsys):
     assert main(["data", "inspect", "--format", "charades", "--annotations", str(tmp_path / "x.txt")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "x.txt" in err and "does not exist" in err
+
+
+def test_inspect_opens_every_video_and_lists_the_damaged_and_the_truncated_ones(tmp_path, capsys):
+    out = tmp_path / "set"
+    assert main(["data", "synth", "--out", str(out), "--videos", "4", "--seed", "3", "--quiet"]) == 0
+    videos = sorted((out / "videos").iterdir())
+    damaged, truncated = videos[1], videos[2]
+    data = bytearray(damaged.read_bytes())
+    data[2000:] = bytes(len(data) - 2000)  # overwritten from byte 2000
+    damaged.write_bytes(bytes(data))
+    truncated.write_bytes(truncated.read_bytes()[:15000])
+    capsys.readouterr()
+
+    assert main(["data", "inspect", "--format", "hcstvg-v2", "--annotations", str(out / "annotations.json")]) == 0
+    report = capsys.readouterr().out
+    assert "videos opened: 4 (container, stream, first and last frame), 2 failing" in report
+    assert "problems: 2" in report
+    problems = [line for line in report.splitlines() if line.startswith("  - ")]
+    assert [line.split("'")[1] for line in problems] == [str(damaged), str(truncated)]
+    assert all(str(video) not in report for video in (videos[0], videos[3]))
+
+    assert main(["data", "inspect", "--format", "hcstvg-v2", "--annotations", str(out / "annotations.json"),
+                 "--no-videos"]) == 0
+    assert "problems: none" in capsys.readouterr().out
