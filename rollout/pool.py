@@ -17,6 +17,7 @@ call `update_weights` from the process that holds the weights (learner rank 0).
 from __future__ import annotations
 
 import collections
+import dataclasses
 import logging
 import threading
 import time
@@ -28,7 +29,7 @@ from rollout.config import RolloutConfig
 from rollout.engines import SamplingConfig
 from rollout.models.source import ModelSource, as_model_source
 from rollout.prompting import PromptOptions
-from rollout.types import RolloutBatch
+from rollout.types import RolloutBatch, SkippedPrompt
 from rollout.worker import PromptRequest, PromptResult, RolloutWorker
 from rollout.weight_sync import CollectiveSender, pack_state
 
@@ -94,9 +95,12 @@ class RolloutPool:
 
     def generate(self, samples: Sequence[GroundingSample], n: int, sampling: Optional[SamplingConfig] = None,
                  *, step: Optional[int] = None, task: Optional[str] = None,
-                 options: Optional[Sequence[Optional[PromptOptions]]] = None) -> RolloutBatch:
+                 options: Optional[Sequence[Optional[PromptOptions]]] = None,
+                 skip_bad_videos: bool = False) -> RolloutBatch:
         """n completions for each sample; one GRPO group per sample, group id '<step>/<index>'.
-        `options[i]` changes sample i's prompt (rollout.prompting.PromptOptions; None: unchanged)."""
+        `options[i]` changes sample i's prompt (rollout.prompting.PromptOptions; None: unchanged).
+        A sample whose video cannot be used raises its VideoError (the first in sample order), or,
+        with `skip_bad_videos`, is left out of the batch and listed in `batch.skipped`."""
         import ray
         from ray.exceptions import RayActorError, RayTaskError
 
@@ -146,10 +150,18 @@ class RolloutPool:
                     results[result.prompt_index] = result
         seconds = time.perf_counter() - started
         ordered = [results[i] for i in range(len(requests))]
-        completions = [c for r in ordered for c in r.completions]
+        failed = [r for r in ordered if r.error is not None]
+        if failed and not skip_bad_videos:
+            raise failed[0].error
+        kept = [r for r in ordered if r.error is None]
+        position = {r.prompt_index: i for i, r in enumerate(kept)}  # prompt_index among the prompts kept
+        completions = [dataclasses.replace(c, prompt_index=position[c.prompt_index])
+                       for r in kept for c in r.completions]
         tokens = sum(len(c.token_ids) for c in completions)
-        return RolloutBatch(prompts=[r.prompt for r in ordered], completions=completions,
-                            tokens_per_second=tokens / seconds if seconds > 0 else 0.0)
+        return RolloutBatch(prompts=[r.prompt for r in kept], completions=completions,
+                            tokens_per_second=tokens / seconds if seconds > 0 else 0.0,
+                            skipped=[SkippedPrompt(samples[r.prompt_index].id, r.error.video, r.error.problem)
+                                     for r in failed])
 
     def update_weights(self, named_tensors: Iterable[tuple[str, Any]], version: int) -> None:
         """Every worker loads these weights and takes `version`; returns when all have.

@@ -58,7 +58,20 @@ class Completion:
 
 
 @dataclass
+class SkippedPrompt:
+    """A prompt left out of a batch because its video could not be used (data.on_bad_video=skip)."""
+
+    sample_id: str
+    video: str
+    problem: str
+    """What is wrong with the file (infra.errors.VideoError.problem)."""
+
+
+@dataclass
 class RolloutBatch:
     prompts: list[PromptInputs]
     completions: list[Completion]
     tokens_per_second: float = 0.0
+    skipped: list[SkippedPrompt] = field(default_factory=list)
+    """Samples asked for but left out (their video is damaged, truncated or missing), when the
+    caller asked the pool to skip them; completions' prompt_index counts only the prompts kept."""

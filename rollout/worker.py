@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from infra.data.sample import GroundingSample
+from infra.errors import VideoError
 from rollout.config import RolloutConfig
 from rollout.engines import SamplingConfig, make_engine
 from rollout.models import get_family
@@ -40,11 +41,14 @@ class PromptRequest:
 @dataclass
 class PromptResult:
     prompt_index: int
-    prompt: PromptInputs
+    prompt: Optional[PromptInputs]
+    """None when the prompt could not be built because of its video (see `error`)."""
     completions: list[Completion]
     worker: str = ""
     """Which worker generated it (actor id or process id), for logs."""
     timing: dict[str, float] = field(default_factory=dict)
+    error: Optional[VideoError] = None
+    """The sample's video could not be used; the pool raises it or skips the prompt."""
 
 
 class RolloutWorker:
@@ -66,19 +70,26 @@ class RolloutWorker:
         self._generate_seconds = 0.0
 
     def generate(self, requests: list[PromptRequest], n: int, sampling: SamplingConfig) -> list[PromptResult]:
+        """n completions for each request. A request whose video cannot be used (VideoError) comes
+        back with the error and no prompt, so the other prompts of the request are not lost."""
         started = time.perf_counter()
-        prompts = [
-            build_prompt_inputs(r.sample, family=self.family, processor=self.processor,
-                                settings=PromptSettings.from_config(self.config, r.task),
-                                video_path=self.videos.local_path(r.sample.video),
-                                keep_frames=self.engine.needs_frames, options=r.options)
-            for r in requests
-        ]
+        prompts, failed = [], []
+        for r in requests:
+            try:
+                prompts.append(build_prompt_inputs(
+                    r.sample, family=self.family, processor=self.processor,
+                    settings=PromptSettings.from_config(self.config, r.task),
+                    video_path=self.videos.local_path(r.sample.video),
+                    keep_frames=self.engine.needs_frames, options=r.options))
+            except VideoError as err:
+                failed.append(PromptResult(r.prompt_index, None, [], self.name, error=err))
+        unusable = {f.prompt_index for f in failed}
+        requests = [r for r in requests if r.prompt_index not in unusable]
         built = time.perf_counter()
         version = self.engine.policy_version
-        sequences = self.engine.generate(prompts, n, sampling)
+        sequences = self.engine.generate(prompts, n, sampling) if prompts else []
         done = time.perf_counter()
-        results = []
+        results = failed
         for request, prompt, seqs in zip(requests, prompts, sequences):
             prompt.extra.pop("frames", None)  # engine-only payload; never shipped to the learner
             completions = [

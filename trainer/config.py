@@ -25,6 +25,7 @@ from trainer.learner.config import LearnerConfig
 
 DATA_SOURCES = ("synthetic", "hcstvg-v1", "hcstvg-v2", "vidstg", "charades")
 MODES = ("sync", "async")
+BAD_VIDEO_POLICIES = ("fail", "skip")
 
 
 @dataclass
@@ -63,6 +64,10 @@ class DataConfig:
     """Options of the tracker's config, e.g. {weights: /models/yolo12x.pt, classes: [0]} for yolo."""
     skip_invalid: bool = False
     """Skip malformed annotation records with a counted warning instead of failing."""
+    on_bad_video: str = "fail"
+    """A video that is missing, damaged or truncated: fail (end the run with one line naming the
+    file) or skip (leave its samples out of rollouts and evaluations, warn once per file and count
+    them in MLflow: data/bad_video_skips, data/bad_videos, eval/bad_video_skips)."""
     synthetic_train_videos: int = 32
     """synthetic only: videos in the training split."""
     synthetic_heldout_videos: int = 16
@@ -80,6 +85,7 @@ class DataConfig:
         check_range("data.synthetic_train_videos", self.synthetic_train_videos, 1)
         check_range("data.synthetic_heldout_videos", self.synthetic_heldout_videos, 0)
         check_choice("data.tracker", self.tracker, ("", "colour-blobs", "yolo"))
+        check_choice("data.on_bad_video", self.on_bad_video, BAD_VIDEO_POLICIES)
         check_range("data.tracker_fps", self.tracker_fps, 0)
 
 

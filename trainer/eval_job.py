@@ -13,7 +13,9 @@ import json
 from pathlib import Path
 from typing import Optional
 
-from infra.errors import UserError
+from infra.errors import UserError, VideoError
+from trainer.bad_videos import BadVideoLog
+from trainer.bad_videos import hint as bad_video_hint
 from trainer.config import RunConfig
 from trainer.preparation import prepare_data, resolve_model, resolve_paths
 from trainer.reachability import check_reachable
@@ -29,7 +31,7 @@ def run_eval(cfg: RunConfig, checkpoint: Optional[str], split: str, out_dir: Opt
     if checkpoint:
         cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, path=checkpoint))
     cfg = resolve_paths(cfg)
-    model = resolve_model(cfg)
+    model = resolve_model(cfg, option="--checkpoint" if checkpoint else "model.path")
     train, heldout = prepare_data(cfg)
     samples = {"heldout": heldout, "train": train}[split]
     if cfg.eval.max_samples:
@@ -38,7 +40,6 @@ def run_eval(cfg: RunConfig, checkpoint: Optional[str], split: str, out_dir: Opt
         raise UserError(f"the {split} split is empty (set data.heldout_annotations or data.synthetic_heldout_videos)")
     check_reachable(cfg, model, samples)
     out = Path(out_dir) if out_dir else cfg.run_dir / "eval" / split
-    out.mkdir(parents=True, exist_ok=True)
     started = start_ray(cfg)
     try:
         pool = RolloutPool(model, cfg.rollout)
@@ -46,26 +47,33 @@ def run_eval(cfg: RunConfig, checkpoint: Optional[str], split: str, out_dir: Opt
             common = dict(task=cfg.task, source=cfg.data.source, max_new_tokens=cfg.rollout.max_new_tokens,
                           temperature=cfg.eval.temperature, seed=cfg.seed)
             if decompose == "none" and assemble == "none":
-                result = run_evaluation(pool, samples, **common)
+                result = run_evaluation(pool, samples, **common, skip_bad_videos=cfg.data.on_bad_video == "skip")
+                BadVideoLog(print).note(result.skipped)
             else:
                 result = run_zero_shot_evaluation(pool, samples, decompose=decompose, assemble=assemble, **common)
         finally:
             pool.shutdown()
+    except VideoError as err:
+        raise err.with_hint(bad_video_hint(cfg.data.on_bad_video)) from None
     finally:
         if started:
             import ray
 
             ray.shutdown()
+    out.mkdir(parents=True, exist_ok=True)  # only now: a failed evaluation leaves no empty folder
     _write_jsonl(out / "predictions.jsonl", result.predictions)
     _write_jsonl(out / "completions.jsonl", result.completions)
     strategy = {"decompose": decompose, "assemble": assemble}
-    (out / "metrics.json").write_text(json.dumps({"model": model.describe(), "split": split, "samples": len(samples),
+    scored = len(samples) - len(result.skipped)
+    (out / "metrics.json").write_text(json.dumps({"model": model.describe(), "split": split, "samples": scored,
+                                                  "left_out_bad_videos": len(result.skipped),
                                                   "strategy": strategy, "metrics": result.metrics,
                                                   **result.report.to_dict()}, indent=1))
     print(result.report.table())
     reward = result.metrics.get("eval/reward_mean")
     print((f"reward {reward:.3f}, " if reward is not None else f"decompose {decompose}, assemble {assemble}: ")
-          + f"parsed {100 * result.metrics['eval/parsed_frac']:.0f}% over {len(samples)} {split} samples")
+          + f"parsed {100 * result.metrics['eval/parsed_frac']:.0f}% over {scored} {split} samples"
+          + (f" ({len(result.skipped)} left out: their videos cannot be used)" if result.skipped else ""))
     print(f"wrote {out}/predictions.jsonl, completions.jsonl, metrics.json")
     return out
 

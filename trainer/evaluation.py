@@ -3,7 +3,7 @@ metrics (TubeDETR protocol) plus the mean reward and format rate of the same ans
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from infra.data.sample import GroundingSample
@@ -11,6 +11,7 @@ from rewards import score_batch
 from rewards.metrics import evaluate
 from rewards.predictions import completion_to_prediction
 from rollout.engines import SamplingConfig
+from rollout.types import SkippedPrompt
 from trainer.experience import targets_for
 
 
@@ -24,6 +25,8 @@ class EvalResult:
     """Every raw answer with its sample id, reward and terms, for inspection."""
     report: Any
     """The rewards.metrics.MetricsReport (per-query rows, printable table)."""
+    skipped: list[SkippedPrompt] = field(default_factory=list)
+    """Samples left out because their video could not be used (skip_bad_videos); not scored."""
 
 
 def dataset_kind(source: str) -> str:
@@ -31,10 +34,13 @@ def dataset_kind(source: str) -> str:
 
 
 def run_evaluation(pool, samples: Sequence[GroundingSample], *, task: str, source: str, max_new_tokens: int,
-                   temperature: float = 0.0, seed: int = 0) -> EvalResult:
-    samples = list(samples)
+                   temperature: float = 0.0, seed: int = 0, skip_bad_videos: bool = False) -> EvalResult:
+    """Greedy (by default) answers to `samples`, scored. With `skip_bad_videos`, samples whose video
+    cannot be used are left out of the scores and counted (eval/bad_video_skips); else they raise."""
     sampling = SamplingConfig(temperature=temperature, max_new_tokens=max_new_tokens, seed=seed)
-    batch = pool.generate(samples, 1, sampling, task=task)
+    batch = pool.generate(list(samples), 1, sampling, task=task, skip_bad_videos=skip_bad_videos)
+    left_out = {s.sample_id for s in batch.skipped}
+    samples = [s for s in samples if s.id not in left_out]
     targets = targets_for(batch, samples, task)
     texts = [c.text for c in batch.completions]
     rewards = score_batch(task, texts, [targets[c.prompt_index] for c in batch.completions])
@@ -53,4 +59,5 @@ def run_evaluation(pool, samples: Sequence[GroundingSample], *, task: str, sourc
     metrics = {f"eval/{name}": value for name, value in report.aggregates["all"].items()}
     metrics["eval/reward_mean"] = sum(r.total for r in rewards) / max(len(rewards), 1)
     metrics["eval/parsed_frac"] = sum(r.parsed for r in rewards) / max(len(rewards), 1)
-    return EvalResult(metrics, predictions, completions, report)
+    metrics["eval/bad_video_skips"] = float(len(batch.skipped))
+    return EvalResult(metrics, predictions, completions, report, batch.skipped)

@@ -36,8 +36,10 @@ def targets_for(batch: RolloutBatch, samples: Sequence[GroundingSample], task: s
 
 def make_experience(batch: RolloutBatch, samples: Sequence[GroundingSample], reward_client, task: str,
                     grpo: GRPOConfig, learner_version: int, max_staleness: int) -> ScoredBatch:
-    targets = targets_for(batch, samples, task)
     completions = batch.completions
+    if not completions:  # every prompt of the step was left out (data.on_bad_video=skip): nothing to learn
+        return ScoredBatch([], [], [], {})
+    targets = targets_for(batch, samples, task)
     results = reward_client.score(task, [c.text for c in completions],
                                   [targets[c.prompt_index] for c in completions])
     rewards = torch.tensor([r.total for r in results], dtype=torch.float32)

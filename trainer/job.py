@@ -13,11 +13,14 @@ import dataclasses
 import logging
 import os
 import threading
+import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Optional
 
 from infra.config import to_dict
-from infra.errors import UserError
+from infra.errors import UserError, VideoError
+from trainer.bad_videos import hint as bad_video_hint
 from trainer.config import RunConfig
 from trainer.preparation import prepare_data, resolve_model, resolve_paths
 from trainer.reachability import check_reachable
@@ -40,6 +43,32 @@ def run_training(cfg: RunConfig, loop: Optional[Callable] = None) -> TrainingSum
     The loop receives a trainer.loop.Job; the SFT loop (`stvg sft`) runs through here too, so both
     share data and model preparation, resume rules, MLflow, checkpoints and the console."""
     cfg = resolve_paths(cfg)
+    new_folder = not cfg.run_dir.exists()
+    try:
+        return _prepare_and_run(cfg, loop)
+    except BaseException:
+        if new_folder:  # a run that failed before writing anything leaves no empty runs/<name>/ behind
+            remove_empty_folders(cfg.run_dir)
+        raise
+
+
+RAY_STORAGE_MARKER = ".validate_storage_marker"
+"""The empty file Ray Train writes to check that it can write to its storage path."""
+
+
+def remove_empty_folders(root: Path) -> None:
+    """Remove `root` and the folders under it that hold no file (Ray Train's storage marker aside)."""
+    if not root.is_dir():
+        return
+    for folder in sorted((p for p in root.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True) + [root]:
+        marker = folder / RAY_STORAGE_MARKER
+        if marker.is_file() and len(list(folder.iterdir())) == 1:
+            marker.unlink()
+        if not any(folder.iterdir()):
+            folder.rmdir()
+
+
+def _prepare_and_run(cfg: RunConfig, loop: Optional[Callable]) -> TrainingSummary:
     cfg.run_dir.mkdir(parents=True, exist_ok=True)
     store = cfg.checkpoint.open()
     latest = store.latest()
@@ -99,7 +128,7 @@ def _run(cfg: RunConfig, store, latest, model, train, heldout, start_step: int,
                   run_id=tracker.run_id, curriculum=curriculum,
                   init_checkpoint=cfg.resume if cfg.resume not in ("never", "auto") else None)
         trainer = make_trainer(FailFastOnUserError(loop or grpo_loop), job, cfg.learner, storage_path=str(cfg.run_dir / "ray"),
-                               name=f"{cfg.name}-learner", env=_worker_env())
+                               name=f"{cfg.name}-learner", env=_worker_env(), local_cluster=not os.environ.get("RAY_ADDRESS"))
         print(f"training {cfg.name}: {len(train)} train / {len(heldout)} held-out samples, model {model.describe()}, "
               f"steps {start_step}->{cfg.total_steps}, mode {cfg.mode}; MLflow run {tracker.run_id}", flush=True)
         last: dict[str, Any] = {}
@@ -120,6 +149,8 @@ def _run(cfg: RunConfig, store, latest, model, train, heldout, start_step: int,
         if loop is None:  # a GRPO run: its whole reward curve, resumed parts included
             log_reward_curve(tracker)
         status = "FINISHED"
+    except VideoError as err:  # from a rollout, SFT's prompts, or curation: say what to do about it
+        raise err.with_hint(bad_video_hint(cfg.data.on_bad_video)) from None
     except KeyboardInterrupt:
         status = "KILLED"
         raise
@@ -131,11 +162,18 @@ def _run(cfg: RunConfig, store, latest, model, train, heldout, start_step: int,
                            latest.step if latest else 0, last.get("metrics", {}))
 
 
+USER_ERROR_GRACE_S = 60.0
+"""How long a learner rank that posted a user error waits for the driver to end the run before it
+raises the error itself (then Ray Train reports it, and retries)."""
+
+
 class FailFastOnUserError:
-    """The learner loop, with a user mistake (e.g. a prompt over rollout.max_prompt_tokens) posted
-    to the progress board before it propagates. Ray Train restarts the worker group on any error,
-    up to learner.max_failures times, and a mistake in the config fails every attempt the same way;
-    the driver raises it as soon as it reads the post instead of waiting out the retries."""
+    """The learner loop, with a user mistake (e.g. a prompt over rollout.max_prompt_tokens, a damaged
+    video) posted to the progress board instead of raised. Ray Train restarts the worker group on any
+    error, up to learner.max_failures times, and a mistake in the config or the data fails every
+    attempt the same way; the driver ends the run as soon as it reads the post. Raising here would
+    only make Ray Train print the error's traceback and start a retry before the driver's one line,
+    so the rank waits to be stopped (and raises after USER_ERROR_GRACE_S if nobody reads the post)."""
 
     def __init__(self, loop: Callable):
         self.loop = loop
@@ -148,17 +186,21 @@ class FailFastOnUserError:
         except UserError as err:
             cause = getattr(err, "cause", None)  # a rollout actor's error arrives wrapped by Ray
             error = cause if isinstance(cause, UserError) else err
-            try:  # wait for the post: the driver must read it before Ray restarts this worker
+            try:
                 ray.get(job.progress.post.remote({"kind": "user_error", "error": error}), timeout=30)
-            except Exception:  # noqa: BLE001 - the retry path still reports the error at the end
-                pass
-            raise
+            except Exception:  # noqa: BLE001 - not posted: Ray Train's retry path reports it instead
+                raise error from None
+            time.sleep(USER_ERROR_GRACE_S)
+            raise error from None
 
 
 def _worker_env() -> dict[str, str]:
-    """Learner ranks share 2 cores with rollout actors on a laptop: one thread each avoids thrashing."""
+    """Learner ranks share 2 cores with rollout actors on a laptop: one thread each avoids thrashing.
+    No Hugging Face progress bars in workers: Ray prefixes and interleaves them with the step lines
+    (a "Writing model shards" bar at every checkpoint)."""
     threads = os.environ.get("STVG_TORCH_THREADS", "1")
-    return {"OMP_NUM_THREADS": threads, "TOKENIZERS_PARALLELISM": "false", "RAY_TRAIN_V2_ENABLED": "1"}
+    return {"OMP_NUM_THREADS": threads, "TOKENIZERS_PARALLELISM": "false", "RAY_TRAIN_V2_ENABLED": "1",
+            "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
 
 
 def start_ray(cfg: RunConfig) -> bool:
@@ -176,8 +218,11 @@ def start_ray(cfg: RunConfig) -> bool:
     # Logical CPUs: enough for every learner rank and rollout actor even on a 2-core laptop
     # (they time-share the cores; the learner and the rollout alternate in sync mode).
     needed = cfg.learner.num_workers + cfg.rollout.num_workers * cfg.rollout.num_cpus_per_worker
+    # Ray Train's preemption watcher follows the draining of cloud nodes; one machine has none, and
+    # starting it logs an error about its constructor arguments that nobody can act on.
+    env = {**_worker_env(), "RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "0"}
     init_local_ray(num_cpus=max(os.cpu_count() or 1, int(needed + 0.999)), include_dashboard=False,
-                   log_to_driver=not cfg.quiet, runtime_env={"env_vars": _worker_env()})
+                   log_to_driver=not cfg.quiet, runtime_env={"env_vars": env})
     return True
 
 

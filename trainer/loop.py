@@ -26,9 +26,10 @@ import torch
 from infra.config import to_dict
 from rewards.client import build_reward_client
 from rollout.engines import SamplingConfig
+from trainer.bad_videos import BadVideoLog
 from trainer.checkpointing import TrainState, open_checkpoint_uri, restore_checkpoint, save_checkpoint
 from trainer.config import RunConfig
-from trainer.evaluation import run_evaluation
+from trainer.evaluation import EvalResult, run_evaluation
 from trainer.experience import make_experience
 from trainer.learner.distribute import scatter_items
 from trainer.learner.learner import Learner
@@ -82,12 +83,14 @@ def grpo_loop(job: Job) -> None:
     if lead:
         rewards = build_reward_client(cfg.reward)
         tracker = RunLog(job.progress, cfg.tracking)
+        bad_videos = BadVideoLog(tracker.message)
         if state.step > 0:
             tracker.message(f"resuming at step {state.step} from the latest complete checkpoint")
         rollouts = RolloutSource(
             job.pool, job.train, PromptSampler(len(job.train), cfg.seed), prompts_per_step=cfg.prompts_per_step,
             group_size=cfg.grpo.group_size, task=cfg.task, seed=cfg.seed, prefetch=cfg.mode == "async",
-            curriculum=job.curriculum, sampling=SamplingConfig(cfg.rollout.temperature, cfg.rollout.top_p, cfg.rollout.max_new_tokens))
+            curriculum=job.curriculum, sampling=SamplingConfig(cfg.rollout.temperature, cfg.rollout.top_p, cfg.rollout.max_new_tokens),
+            skip_bad_videos=cfg.data.on_bad_video == "skip")
     if state.step > 0:  # the rollout workers must generate with the restored weights
         sync_weights(learner, job.pool if lead else None, state.policy_version)
 
@@ -101,7 +104,7 @@ def grpo_loop(job: Job) -> None:
                 with timer("reward"):
                     scored = make_experience(batch, job.train, rewards, cfg.task, cfg.grpo, state.policy_version,
                                              cfg.max_staleness)
-                items, metrics = scored.items, scored.metrics
+                items, metrics = scored.items, {**scored.metrics, **bad_videos.step_metrics(batch.skipped)}
                 if job.curriculum is not None:
                     metrics.update(_curriculum_metrics(job.curriculum, batch, step))
             with timer("learn"):
@@ -113,9 +116,10 @@ def grpo_loop(job: Job) -> None:
         if lead:
             metrics.update(timer.seconds)
             if due(state.step, cfg.eval.every_n_steps, cfg.total_steps, cfg.eval.at_end):
-                metrics.update(_evaluate(job, cfg))
+                result = evaluate_heldout(job, cfg, bad_videos)
+                metrics.update(result.metrics if result is not None else {})
             tracker.log_metrics(metrics, state.step, console=due(state.step, cfg.log_every_n_steps, cfg.total_steps, True))
-            if tracker.wants_images(state.step):
+            if tracker.wants_images(state.step, cfg.total_steps):
                 _log_pictures(tracker, batch, scored.rewards, job.train, cfg, state.step)
         if due(state.step, cfg.checkpoint.every_n_steps, cfg.total_steps, True):
             uri = save_checkpoint(learner, store, state, staging, config=to_dict(cfg),
@@ -160,14 +164,16 @@ def sync_weights(learner, pool, version: int) -> None:
         pass
 
 
-def _evaluate(job: Job, cfg: RunConfig) -> dict[str, float]:
+def evaluate_heldout(job: Job, cfg: RunConfig, bad_videos: BadVideoLog) -> Optional[EvalResult]:
+    """The periodic evaluation on (at most eval.max_samples of) the held-out split; None without one."""
     samples = job.heldout[: cfg.eval.max_samples or None]
     if not samples:
-        return {}
+        return None
     result = run_evaluation(job.pool, samples, task=cfg.task, source=cfg.data.source,
                             max_new_tokens=cfg.rollout.max_new_tokens, temperature=cfg.eval.temperature,
-                            seed=cfg.seed)
-    return result.metrics
+                            seed=cfg.seed, skip_bad_videos=cfg.data.on_bad_video == "skip")
+    bad_videos.note(result.skipped)
+    return result
 
 
 def _log_pictures(tracker, batch, rewards, samples, cfg: RunConfig, step: int) -> None:

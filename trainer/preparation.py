@@ -57,10 +57,15 @@ def _absolute(path: str) -> str:
     return str(Path(path).resolve()) if path and "://" not in path else path
 
 
-def resolve_model(cfg: RunConfig) -> ModelSource:
+def resolve_model(cfg: RunConfig, option: str = "model.path") -> ModelSource:
     """What model.path names (the tiny model, a folder, a Hugging Face folder in S3, a checkpoint),
-    checked now; every node materialises it itself with `.local_dir()` (rollout.models.source)."""
-    return resolve_model_source(cfg.model.path, cfg.model.cache_dir, cfg.model.tiny_seed)
+    checked now; every node materialises it itself with `.local_dir()` (rollout.models.source).
+    `option` is how the user gave the path, for messages (e.g. `stvg eval --checkpoint`)."""
+    import torch
+
+    if not torch.cuda.is_available():  # building the tiny model imports DeepSpeed (through transformers),
+        os.environ.setdefault("DS_ACCELERATOR", "cpu")  # which otherwise warns that it found no GPU
+    return resolve_model_source(cfg.model.path, cfg.model.cache_dir, cfg.model.tiny_seed, option=option)
 
 
 def prepare_data(cfg: RunConfig) -> tuple[list[GroundingSample], list[GroundingSample]]:

@@ -53,8 +53,8 @@ class RunLog:
         """Numbers at `step` for MLflow; `console` also prints the step's summary line."""
         self.board.post.remote({"kind": "metrics", "step": int(step), "metrics": dict(metrics), "console": console})
 
-    def wants_images(self, step: int) -> bool:
-        return self.tracking.images_due(step)
+    def wants_images(self, step: int, total_steps: int | None = None) -> bool:
+        return self.tracking.images_due(step, total_steps)
 
     def log_image(self, image: Any, step: int, key: str = "rollouts", suffix: str = "") -> None:
         """A PIL image, as PNG bytes (a few kB for a rollout strip)."""

@@ -25,9 +25,12 @@ from trainer.sampler import PromptSampler
 class RolloutSource:
     def __init__(self, pool, samples: Sequence[GroundingSample], sampler: PromptSampler, *, prompts_per_step: int,
                  group_size: int, sampling: SamplingConfig, task: str, seed: int, prefetch: bool,
-                 curriculum: Optional[CurriculumPlan] = None):
-        """`curriculum`: VideoTG-R1's masking plan per step (None: no masking)."""
+                 curriculum: Optional[CurriculumPlan] = None, skip_bad_videos: bool = False):
+        """`curriculum`: VideoTG-R1's masking plan per step (None: no masking). `skip_bad_videos`:
+        leave out prompts whose video cannot be used (listed in the batch's `skipped`) instead of
+        raising their VideoError."""
         self.curriculum = curriculum
+        self.skip_bad_videos = skip_bad_videos
         self.pool, self.samples, self.sampler = pool, list(samples), sampler
         self.prompts_per_step, self.group_size = prompts_per_step, group_size
         self.sampling, self.task, self.seed = sampling, task, seed
@@ -53,7 +56,7 @@ class RolloutSource:
                                   seed=self.seed * 1_000_003 + step)
         samples = self.prompts_for(step)
         return self.pool.generate(samples, self.group_size, sampling, step=step, task=self.task,
-                                  options=self.options_for(step, samples))
+                                  options=self.options_for(step, samples), skip_bad_videos=self.skip_bad_videos)
 
     def take(self, step: int, last_step: int) -> RolloutBatch:
         """The batch of `step`; in async mode also starts generating step + 1 (if there is one)."""

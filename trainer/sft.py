@@ -27,12 +27,12 @@ from rewards.answers import format_answer
 from rewards.targets import build_target
 from rollout.config import RolloutConfig
 from rollout.types import Completion, PromptInputs
+from trainer.bad_videos import BadVideoLog, build_usable
 from trainer.checkpointing import save_checkpoint
 from trainer.config import RunConfig
 from trainer.learner.batch import TrainItem
 from trainer.learner.distribute import scatter_items
-from trainer.evaluation import run_evaluation
-from trainer.loop import Job, StepTimer, due, resume_state, sync_weights
+from trainer.loop import Job, StepTimer, due, evaluate_heldout, resume_state, sync_weights
 from trainer.progress import RunLog
 from trainer.sampler import PromptSampler
 
@@ -124,6 +124,7 @@ def sft_loop(job: Job) -> None:
         tracker.set_tags({"stage": "sft"})
         answers = AnswerItems(model_dir, cfg.rollout, cfg.task)
         sampler = PromptSampler(len(job.train), cfg.seed)
+        bad_videos = BadVideoLog(tracker.message)
 
     for step in range(state.step, cfg.total_steps):
         timer, metrics = StepTimer(), {}
@@ -132,7 +133,9 @@ def sft_loop(job: Job) -> None:
             if lead:
                 with timer("data"):
                     indices = sampler.indices_at(step * cfg.prompts_per_step, cfg.prompts_per_step)
-                    items = [answers.item(job.train[i]) for i in indices]
+                    items, skipped = build_usable([job.train[i] for i in indices], answers.item,
+                                                  skip=cfg.data.on_bad_video == "skip")
+                    metrics.update(bad_videos.step_metrics(skipped))
             with timer("learn"):
                 metrics.update(sft_step(learner, scatter_items(items, rank, world)))
         state = dataclasses.replace(state, step=step + 1, policy_version=step + 1,
@@ -144,7 +147,7 @@ def sft_loop(job: Job) -> None:
         if lead:
             if evaluate:
                 with timer("eval"):
-                    metrics.update(evaluate_with_terms(job, cfg))
+                    metrics.update(evaluate_with_terms(job, cfg, bad_videos))
             metrics.update(timer.seconds)
             if due(state.step, cfg.log_every_n_steps, cfg.total_steps, True) or evaluate:
                 tracker.log_metrics(metrics, state.step)
@@ -157,12 +160,9 @@ def sft_loop(job: Job) -> None:
                 tracker.message(f"checkpoint step {state.step}: {uri}")
 
 
-def evaluate_with_terms(job: Job, cfg: RunConfig) -> dict[str, float]:
+def evaluate_with_terms(job: Job, cfg: RunConfig, bad_videos: BadVideoLog) -> dict[str, float]:
     """trainer.evaluation's held-out metrics plus the mean of every reward term (`eval/term/<name>`)."""
-    samples = job.heldout[: cfg.eval.max_samples or None]
-    result = run_evaluation(job.pool, samples, task=cfg.task, source=cfg.data.source,
-                            max_new_tokens=cfg.rollout.max_new_tokens, temperature=cfg.eval.temperature,
-                            seed=cfg.seed)
+    result = evaluate_heldout(job, cfg, bad_videos)
     return {**result.metrics, **term_means(result.completions, cfg.task)}
 
 

@@ -58,7 +58,7 @@ class HFEngine:
                 do_sample=not greedy,
                 temperature=None if greedy else sampling.temperature,
                 top_p=None if greedy else sampling.top_p,
-                top_k=0,  # transformers would otherwise default to top-k 50
+                top_k=None if greedy else 0,  # sampling: no top-k (transformers would default to 50)
                 num_return_sequences=n,
                 max_new_tokens=sampling.max_new_tokens,
                 suppress_tokens=self.blocked or None,

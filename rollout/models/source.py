@@ -80,8 +80,9 @@ def as_model_source(model: "ModelSource | str | Path") -> ModelSource:
     return ModelSource("folder", str(folder), cache_dir=str(folder.parent))
 
 
-def resolve_model_source(path: str, cache_dir: str, tiny_seed: int = 0) -> ModelSource:
-    """What `model.path` names, checked now (in the driver) with one clear line if it is unusable."""
+def resolve_model_source(path: str, cache_dir: str, tiny_seed: int = 0, option: str = "model.path") -> ModelSource:
+    """What `model.path` names, checked now (in the driver) with one clear line if it is unusable;
+    `option` is the setting the line names (`stvg eval --checkpoint` sets model.path)."""
     if path == "tiny":
         folder = _tiny_dir(Path(cache_dir), tiny_seed)
         return ModelSource("tiny", "tiny", cache_dir, tiny_seed, folder_digest(folder))
@@ -96,15 +97,24 @@ def resolve_model_source(path: str, cache_dir: str, tiny_seed: int = 0) -> Model
             return ModelSource("s3-folder", location.uri, cache_dir, fingerprint=folder_fingerprint(path))
         if MANIFEST in listing or any(key.startswith("step-") and key.endswith("/" + MANIFEST) for key in listing):
             return _checkpoint_source(location.uri, cache_dir)
-        raise UserError(f"model.path={path}: neither a Hugging Face model folder (no config.json under it) nor an "
-                        f"stvg checkpoint (no {MANIFEST}); upload a model with `stvg model upload` (docs/storage.md)")
+        raise UserError(f"{option}={path}: neither a Hugging Face model folder (no config.json under it) nor an "
+                        f"stvg checkpoint (no {MANIFEST}); upload a model with `stvg upload` (docs/storage.md)")
     folder = location.path
+    if not folder.exists():
+        raise UserError(f"{option}={path!r} does not exist; {_what_it_takes(option)}")
     if (folder / MANIFEST).is_file() or any(folder.glob(f"step-*/{MANIFEST}")):
         return _checkpoint_source(str(folder), cache_dir)
     if not (folder / "config.json").is_file():
-        raise UserError(f"model.path={path!r} is not a Hugging Face model folder (no config.json) nor an stvg "
-                        "checkpoint; use a model folder, s3://bucket/prefix, a checkpoint URI, or model.path=tiny")
+        raise UserError(f"{option}={path!r} is not a Hugging Face model folder (no config.json) nor an stvg "
+                        f"checkpoint (no {MANIFEST}); {_what_it_takes(option)}")
     return ModelSource("folder", str(folder), cache_dir)
+
+
+def _what_it_takes(option: str) -> str:
+    if option == "model.path":
+        return "use a model folder, s3://bucket/prefix, a checkpoint URI, or model.path=tiny"
+    return ("give a run's checkpoint folder (runs/<name>/checkpoints, or one of its step-* folders) or an "
+            "s3:// checkpoint URI")
 
 
 def checkpoint_model(uri: str, cache_dir: Path, fingerprint: str = "") -> Path:

@@ -14,13 +14,16 @@ def _stvg(*args: str, cwd) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.parametrize("args, message", [
-    (["train", "grpo.group_sise=4"], "unknown config key 'grpo.group_sise'"),
+    (["train", "grpo.group_sise=4"], "unknown config key 'grpo.group_sise'; did you mean 'grpo.group_size'?"),
     (["train", "mode=fast"], "mode='fast' is not allowed; choose one of: sync, async"),
     (["train", "no-such-preset"], "neither a config file nor a preset"),
+    (["train", "demoo"], "neither a config file nor a preset; presets: demo,"),
+    (["train", "data.on_bad_video=ignore"], "data.on_bad_video='ignore' is not allowed; choose one of: fail, skip"),
     (["train", "missing.yaml"], "config file 'missing.yaml' does not exist"),
     (["train", "rollout.temperature=0.7", "grpo.temperature=1.0"], "must equal rollout.temperature"),
     (["train", "data.source=hcstvg-v2"], "data.train_annotations is required"),
-    (["eval", "--checkpoint", "no/such/step-000003"], "is not a Hugging Face model folder"),
+    (["eval", "--checkpoint", "runs/nope/checkpoints"], "/runs/nope/checkpoints' does not exist; give a run's "
+                                                         "checkpoint folder"),
     (["train", "learner.zero_stage=7"], "learner.zero_stage"),
 ])
 def test_bad_config_is_one_line_naming_the_key(tmp_path, args, message):
@@ -28,6 +31,16 @@ def test_bad_config_is_one_line_naming_the_key(tmp_path, args, message):
     assert result.returncode == 2, result.stderr
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").glob("*/"))  # no empty run folder
+
+
+def test_errors_name_the_option_the_user_gave_and_the_closest_known_name(tmp_path):
+    result = _stvg("eval", "--checkpoint", "runs/nope/checkpoints", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"stvg eval: error: --checkpoint='{tmp_path}/runs/nope/checkpoints' does not exist")
+    assert "model.path" not in result.stderr
+    assert "did you mean 'demo'?" in _stvg("train", "demoo", cwd=tmp_path).stderr
+    assert "did you mean 'train'?" in _stvg("trian", cwd=tmp_path).stderr
 
 
 def test_training_again_into_a_finished_run_folder_asks_for_resume(tmp_path):

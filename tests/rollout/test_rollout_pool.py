@@ -158,3 +158,28 @@ def test_collective_weight_sync_and_prompt_errors_through_the_pool(ray_local, ti
         assert "391 tokens" in str(err.value) and "rollout.max_frames" in str(err.value)
     finally:
         pool.shutdown()
+
+
+def test_a_damaged_video_raises_its_video_error_or_is_left_out_when_the_caller_asks(pool, samples, tmp_path):
+    import dataclasses
+
+    from infra.errors import VideoError
+    from rollout.types import SkippedPrompt
+
+    damaged = tmp_path / "damaged.mp4"
+    data = bytearray(open(samples[1].video, "rb").read())
+    data[2000:] = bytes(len(data) - 2000)  # overwritten from byte 2000
+    damaged.write_bytes(bytes(data))
+    asked = [samples[0], dataclasses.replace(samples[1], video=str(damaged)), samples[2]]
+    sampling = SamplingConfig(max_new_tokens=8, seed=0)
+    with pytest.raises(VideoError) as caught:
+        pool.generate(asked, N, sampling, step=3)
+    assert caught.value.video == str(damaged)
+
+    batch = pool.generate(asked, N, sampling, step=3, skip_bad_videos=True)
+    assert [p.sample_id for p in batch.prompts] == [samples[0].id, samples[2].id]
+    assert batch.skipped == [SkippedPrompt(samples[1].id, str(damaged), caught.value.problem)]
+    _check_groups(batch, 2, N)
+    # each completion points at the prompt it answers, among the prompts kept
+    owner = {"step3/prompt0": samples[0].id, "step3/prompt2": samples[2].id}
+    assert all(batch.prompts[c.prompt_index].sample_id == owner[c.group_id] for c in batch.completions)

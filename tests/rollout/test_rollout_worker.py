@@ -52,3 +52,28 @@ def test_packed_state_round_trips_float32_and_bfloat16_bit_exactly():
     for name, tensor in state.items():
         assert restored[name].dtype == tensor.dtype
         assert torch.equal(restored[name], tensor)
+
+
+def _damaged_copy(sample, folder):
+    """The sample with its video overwritten from byte 2000 (the container no longer opens)."""
+    path = folder / f"damaged-{sample.id}"
+    data = bytearray(open(sample.video, "rb").read())
+    data[2000:] = bytes(len(data) - 2000)
+    path.write_bytes(bytes(data))
+    return dataclasses.replace(sample, video=str(path))
+
+
+def test_a_damaged_video_fails_only_its_own_prompt_of_a_request(samples, tiny_model, tmp_path):
+    from infra.errors import VideoError
+
+    damaged = _damaged_copy(samples[1], tmp_path)
+    worker = RolloutWorker(str(tiny_model), RolloutConfig(engine="hf", max_frames=8))
+    requests = [PromptRequest(samples[0], "g0", 0), PromptRequest(damaged, "g1", 1), PromptRequest(samples[2], "g2", 2)]
+    results = {r.prompt_index: r for r in worker.generate(requests, 2, SamplingConfig(max_new_tokens=4, seed=0))}
+    assert sorted(results) == [0, 1, 2]
+    assert isinstance(results[1].error, VideoError) and results[1].error.video == damaged.video
+    assert results[1].prompt is None and results[1].completions == []
+    for index in (0, 2):
+        assert results[index].error is None
+        assert results[index].prompt.sample_id == samples[index].id
+        assert [c.group_id for c in results[index].completions] == [f"g{index}"] * 2

@@ -80,3 +80,10 @@ def test_experience_older_than_the_staleness_bound_is_dropped(client):
     assert [it.completion.policy_version for it in scored.items] == [5, 4]  # version 3 is 2 behind
     assert scored.metrics["data/samples_stale"] == 1
     assert scored.metrics["policy/staleness_mean"] == pytest.approx((0 + 1 + 2) / 3)
+
+
+def test_a_step_whose_prompts_were_all_left_out_scores_to_nothing():
+    """data.on_bad_video=skip may leave a step without prompts: no items, no reward metrics, no error."""
+    scored = make_experience(RolloutBatch(prompts=[], completions=[]), [], build_reward_client(RewardClientConfig()),
+                             "vtg", GRPOConfig(), learner_version=0, max_staleness=1)
+    assert (scored.items, scored.rewards, scored.metrics) == ([], [], {})

@@ -39,16 +39,22 @@ def worker_env(use_gpu: bool, extra: Optional[dict[str, str]] = None) -> dict[st
 
 
 def make_trainer(train_loop_per_worker: Callable[[dict], Any], train_loop_config: dict, cfg: LearnerConfig, *,
-                 storage_path: str, name: Optional[str] = None, env: Optional[dict[str, str]] = None):
+                 storage_path: str, name: Optional[str] = None, env: Optional[dict[str, str]] = None,
+                 local_cluster: bool = False):
     """A TorchTrainer for the learner ranks; call `.fit()` on it (blocks until the loop returns).
 
     storage_path: where Ray Train keeps run state and reported checkpoints (a local path in tests;
     shared storage such as s3://bucket/prefix on a multi-node cluster).
+    local_cluster: the driver's own Ray cluster (no dashboard): Ray Train's PlacementGroupCleaner is
+    left out, see `_without_placement_group_cleaner`.
     """
     from ray.train import FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
     from trainer.learner.rendezvous import LoopbackTorchConfig
+
+    if local_cluster:
+        TorchTrainer = _without_placement_group_cleaner(TorchTrainer)  # noqa: N806 - a class
 
     use_gpu = resolve_use_gpu(cfg)
     scaling = ScalingConfig(num_workers=cfg.num_workers, use_gpu=use_gpu,
@@ -59,3 +65,20 @@ def make_trainer(train_loop_per_worker: Callable[[dict], Any], train_loop_config
     return TorchTrainer(train_loop_per_worker, train_loop_config=train_loop_config,
                         torch_config=LoopbackTorchConfig(backend="nccl" if use_gpu else "gloo"),
                         scaling_config=scaling, run_config=run)
+
+
+def _without_placement_group_cleaner(trainer_cls):
+    """`trainer_cls` without Ray Train's PlacementGroupCleaner. That detached actor asks Ray's State
+    API (served by the dashboard) every second whether the train controller still lives, to free
+    its placement group should the controller die without doing so. A cluster the driver starts
+    itself runs no dashboard, so every question fails with a warning (dozens in a short run; with
+    a second local Ray instance on the machine, a traceback), and it has nothing to guard: the whole
+    cluster ends with the driver."""
+    from ray.train.v2._internal.callbacks.placement_group_callback import PlacementGroupCleanerCallback
+
+    class Trainer(trainer_cls):
+        def _create_default_callbacks(self):
+            return [callback for callback in super()._create_default_callbacks()
+                    if not isinstance(callback, PlacementGroupCleanerCallback)]
+
+    return Trainer

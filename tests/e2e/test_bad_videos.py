@@ -1,0 +1,98 @@
+"""`stvg train` on a dataset with a damaged and a truncated video, as a user runs it (no --quiet):
+by default the run ends at once with one line naming the file, exit 2, no traceback and no retry;
+with data.on_bad_video=skip it trains without those samples, warns once per file and counts them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+TOTAL_STEPS = 3
+PROMPTS_PER_STEP = 2
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> tuple[Path, list[Path]]:
+    """6 synthetic videos in the HC-STVG v2 layout; #1 overwritten from byte 2000, #4 cut in half."""
+    from infra.data.synth import generate
+
+    root = tmp_path_factory.mktemp("bad-set")
+    annotations = generate(root, 6, seed=11)
+    videos = sorted((root / "videos").iterdir())
+    data = bytearray(videos[1].read_bytes())
+    data[2000:] = bytes((i * 7919) % 251 for i in range(len(data) - 2000))
+    videos[1].write_bytes(bytes(data))
+    videos[4].write_bytes(videos[4].read_bytes()[: videos[4].stat().st_size // 2])
+    return annotations, [videos[1], videos[4]]
+
+
+def _train(cwd: Path, cache: Path, annotations: Path, *extra: str) -> subprocess.CompletedProcess:
+    args = ["train", "name=bad", f"model.cache_dir={cache}", "data.source=hcstvg-v2",
+            f"data.train_annotations={annotations}", f"total_steps={TOTAL_STEPS}",
+            f"prompts_per_step={PROMPTS_PER_STEP}", "rollout.max_new_tokens=16", "grpo.group_size=2",
+            "checkpoint.every_n_steps=0", "tracking.tracking_uri=sqlite:///mlflow.db", *extra]
+    env = {**os.environ, "RAY_DEDUP_LOGS": "0"}  # every line Ray would print, not a summary of repeats
+    return subprocess.run([sys.executable, "-m", "infra.cli", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=900, env=env)
+
+
+def _run(cwd: Path):
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{cwd}/mlflow.db")
+    (run,) = client.search_runs([client.get_experiment_by_name("stvg").experiment_id])
+    return client, run
+
+
+def test_a_bad_video_ends_the_run_at_once_with_one_line_naming_it(tmp_path, e2e_cache, dataset):
+    annotations, bad = dataset
+    # learner.max_failures=-1: if the error went through Ray Train's retries, the run would never end
+    result = _train(tmp_path, e2e_cache, annotations, "learner.max_failures=-1")
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output[-4000:]
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("stvg train: error: video '") and any(f"'{video}'" in last for video in bad), last
+    assert "data.on_bad_video=skip" in last and "stvg data inspect" in last
+    for noise in ("Traceback", "Error in training function", "PlacementGroupCleaner", "PreemptionWatcher",
+                  "resumed MLflow run"):
+        assert noise not in output, noise
+    assert output.count("Started training worker group") == 1  # no second attempt
+    _, run = _run(tmp_path)
+    assert run.info.status == "FAILED"
+    assert not (tmp_path / "runs" / "bad").exists()  # no empty run folder left behind
+
+
+def test_with_skip_the_run_trains_without_those_samples_and_counts_them(tmp_path, e2e_cache, dataset):
+    from infra.data.readers import read_annotations
+    from trainer.sampler import PromptSampler
+
+    annotations, bad = dataset
+    result = _train(tmp_path, e2e_cache, annotations, "data.on_bad_video=skip",
+                    f"data.heldout_annotations={annotations}", "eval.max_samples=0", "tracking.num_images=1")
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-4000:]
+    for video in bad:  # one warning per file, however often its sample comes up
+        assert output.count(f"warning: video '{video}'") == 1, video
+    for noise in ("Traceback", "PlacementGroupCleaner", "PreemptionWatcher", "resumed MLflow run"):
+        assert noise not in output, noise
+
+    # Which prompts each step draws is fixed by (seed 0, step): count the bad ones independently.
+    samples = read_annotations("hcstvg-v2", annotations)
+    is_bad = [s.video in {str(v) for v in bad} for s in samples]
+    sampler = PromptSampler(len(samples), 0)
+    expected = [sum(is_bad[i] for i in sampler.indices_at(step * PROMPTS_PER_STEP, PROMPTS_PER_STEP))
+                for step in range(TOTAL_STEPS)]
+    client, run = _run(tmp_path)
+    assert run.info.status == "FINISHED"
+    history = {m.step: m.value for m in client.get_metric_history(run.info.run_id, "data/bad_video_skips")}
+    assert [history[step] for step in range(1, TOTAL_STEPS + 1)] == expected
+    assert run.data.metrics["eval/bad_video_skips"] == 2  # both bad videos are in the held-out file too
+    # pictures: at the first and the last step of a run shorter than log_images_every_n_steps
+    pictures = {a.path.split("/")[-1][:11] for a in client.list_artifacts(run.info.run_id, "rollouts")}
+    assert pictures == {"step-000001", f"step-{TOTAL_STEPS:06d}"}
