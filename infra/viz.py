@@ -13,10 +13,15 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-GT_COLOR = (0, 255, 0)  # ground-truth tube
-PRED_COLOR = (255, 0, 0)  # predicted tube (final boxes)
-DRAFT_COLOR = (255, 255, 0)  # draft / think boxes, dashed
+# Tube colours far from every colour a synthetic object has (infra.data.shapes.PALETTE: saturated
+# red, green, blue, yellow, magenta, cyan) and from its grey background, so a box is never mistaken
+# for an object; tests/infra/test_viz.py checks the distances.
+GT_COLOR = (255, 255, 255)  # ground-truth tube: white
+PRED_COLOR = (255, 140, 0)  # predicted tube (final boxes): orange
+DRAFT_COLOR = (255, 170, 200)  # draft / think boxes, dashed: pink
 OFF_COLOR = (70, 70, 70)  # span bar of a frame outside the span
+LEGEND = (("ground truth", GT_COLOR, False), ("prediction", PRED_COLOR, False), ("think boxes", DRAFT_COLOR, True))
+LEGEND_SWATCH = 16  # width of a legend's sample box, in pixels
 BACKGROUND = (20, 20, 20)
 TEXT_COLOR = (235, 235, 235)
 
@@ -35,16 +40,18 @@ def draw_rollout_strip(frames: np.ndarray, timestamps: Sequence[float], gt_boxes
                        gt_span: tuple[float, float] | None = None,
                        pred_span: tuple[float, float] | None = None, *, reward: float | None = None,
                        num_frames: int = 6, scale: float | None = None) -> Image.Image:
-    """Draw `num_frames` evenly chosen frames side by side with the boxes of each tube.
+    """Draw at most `num_frames` evenly spaced frames side by side with the boxes of each tube.
 
     frames: [T, H, W, 3] uint8; timestamps: T times in seconds. Boxes are [x1, y1, x2, y2] in
     pixels of `frames`, given either per frame (a list of T boxes or None) or keyed by time
     ({t: box}, or a list of [t, x1, y1, x2, y2] as in the reward targets); a time-keyed box is
     drawn on the frame nearest to it if it lies within half the spacing of the frames or of the
-    boxes, whichever is larger. Ground truth is green, prediction red (drawn last), draft / think
-    boxes dashed yellow. Under each frame a green bar marks it inside `gt_span`, a red bar inside
-    `pred_span` (grey when outside), with its timestamp; the bottom band shows both spans over
-    the whole clip; the caption (query, spans, `reward`) is on top.
+    boxes, whichever is larger. Spans are [start, end) in seconds; a tube's boxes are drawn only on
+    frames inside its span (when the span is given). Ground truth is white, prediction orange
+    (drawn last), draft / think boxes dashed pink: colours no synthetic object has. Under each
+    frame a white bar marks it inside `gt_span`, an orange bar inside `pred_span` (grey when
+    outside), with its timestamp; the bottom band shows both spans over the whole clip; the
+    caption (query, spans, `reward`) and a legend of the colours are on top.
 
     Layout (for tests and for readers): frames are scaled by `scale` (default min(1, 240 / H)),
     panels are PAD=6 px apart with PAD around them, so the width is n*W' + (n+1)*6 for n frames
@@ -63,16 +70,24 @@ def draw_rollout_strip(frames: np.ndarray, timestamps: Sequence[float], gt_boxes
     frame_gap = _spacing(times)
     per_frame = {name: _boxes_per_frame(arg, times, frame_gap)
                  for name, arg in (("gt", gt_boxes), ("pred", pred_boxes), ("draft", draft_boxes))}
+    for name, span in (("gt", gt_span), ("pred", pred_span)):
+        if span is not None:
+            per_frame[name] = [box if _inside(t, span) else None for box, t in zip(per_frame[name], times)]
 
     font = _font(13)
     strip_w = len(chosen) * pw + (len(chosen) + 1) * PAD
     lines = _caption_lines(caption, gt_span, pred_span, reward, font, strip_w - 2 * PAD)
-    top = PAD + len(lines) * LINE_H
+    legend = _legend_layout(font, strip_w - 2 * PAD)
+    top = PAD + (len(lines) + 1 + max(row for _, row, _ in legend)) * LINE_H  # caption, then legend
     strip_h = top + PAD + ph + LABEL_H + TIMELINE_H + PAD
     strip = Image.new("RGB", (strip_w, strip_h), BACKGROUND)
     draw = ImageDraw.Draw(strip)
     for i, line in enumerate(lines):
         draw.text((PAD, PAD + i * LINE_H), line, fill=TEXT_COLOR, font=font)
+    for x, row, (name, color, dashed) in legend:
+        y = PAD + (len(lines) + row) * LINE_H
+        _draw_box(draw, (0, 2, LEGEND_SWATCH, 12), PAD + x, y, 1.0, LEGEND_SWATCH + 1, 13, color, dashed=dashed)
+        draw.text((PAD + x + LEGEND_SWATCH + 5, y), name, fill=TEXT_COLOR, font=font)
 
     for k, index in enumerate(chosen):
         x0, y0 = PAD + k * (pw + PAD), top + PAD
@@ -149,10 +164,18 @@ def plot_reward_curve(steps: Sequence[float], rewards: Sequence[float],
 # --- helpers ---------------------------------------------------------------------------------
 
 def _even_indices(count: int, wanted: int) -> list[int]:
+    """At most `wanted` of `count` frames, one every k (the smallest stride that fits them), centred
+    on the clip: evenly spaced, so equal gaps on the strip are equal gaps in time (rounding
+    linspace's positions would mix gaps of k and k + 1 frames)."""
     if count == 0:
         raise ValueError("no frames to draw")
     wanted = max(1, min(wanted, count))
-    return sorted({int(round(i)) for i in np.linspace(0, count - 1, wanted)})
+    if wanted == 1:
+        return [0]
+    stride = math.ceil((count - 1) / (wanted - 1))
+    shown = (count - 1) // stride + 1
+    offset = (count - 1 - stride * (shown - 1)) // 2
+    return [offset + stride * i for i in range(shown)]
 
 
 def _spacing(values: np.ndarray) -> float:
@@ -227,7 +250,21 @@ def _dashed_line(draw: ImageDraw.ImageDraw, a: tuple[int, int], b: tuple[int, in
 
 
 def _inside(t: float, span: tuple[float, float] | None) -> bool:
-    return span is not None and min(span) <= t <= max(span)
+    """t in the span [start, end) (end exclusive, as the datasets' spans are)."""
+    return span is not None and min(span) <= t < max(span)
+
+
+def _legend_layout(font, max_width: int) -> list[tuple[int, int, tuple[str, tuple[int, int, int], bool]]]:
+    """(x, row, entry) of each LEGEND entry: a small box in the tube's colour (dashed for the think
+    boxes) and its name, placed left to right and wrapped onto further rows in a narrow strip."""
+    placed, x, row = [], 0, 0
+    for entry in LEGEND:
+        width = LEGEND_SWATCH + 5 + round(font.getlength(entry[0]))
+        if x and x + width > max_width:
+            x, row = 0, row + 1
+        placed.append((x, row, entry))
+        x += width + 14
+    return placed
 
 
 def _caption_lines(caption: str, gt_span, pred_span, reward, font, max_width: int) -> list[str]:
@@ -239,7 +276,6 @@ def _caption_lines(caption: str, gt_span, pred_span, reward, font, max_width: in
         facts.append(f"reward {reward:.3f}")
     facts.append(f"GT {_span_text(gt_span)}")
     facts.append(f"pred {_span_text(pred_span)}")
-    facts.append("green GT  red pred  yellow draft")
     current = ""
     for fact in facts:  # pack facts into lines; a separator only between facts on one line
         joined = f"{current}   |   {fact}" if current else fact

@@ -1,4 +1,6 @@
-"""Rollouts drawn as frame strips (ground truth, prediction, draft boxes) for MLflow."""
+"""Rollouts drawn as frame strips for MLflow: the ground truth (the sample's own boxes on the frames
+the model saw, only inside the GT span), the prediction and the think boxes (what `stvg score` and
+the rewards read from the answer), both spans in seconds."""
 
 from __future__ import annotations
 
@@ -6,26 +8,42 @@ import logging
 from typing import Sequence
 
 from infra.data.sample import GroundingSample
-from infra.data.video import sample_frames
+from infra.data.video import SampledFrames, sample_frames
 from infra.viz import draw_rollout_strip
-from rewards.parsing import parse_stvg_o1, parse_stvg_r1, parse_vtg
+from rewards.frames import nearest_frame
+from rewards.parsing import parse_stvg_o1
+from rewards.predictions import completion_to_prediction
 from rollout.config import RolloutConfig
 from rollout.types import RolloutBatch
-from trainer.experience import targets_for
 
 log = logging.getLogger("stvg.train")
 
 
-def _predicted(task: str, text: str):
-    """(pred boxes [[t, x1, y1, x2, y2]], draft boxes, predicted span) in model-frame pixels."""
-    if task == "stvg-o1":
-        parsed = parse_stvg_o1(text)
-        if parsed is None:
-            return [], [], None
-        return ([[i, *b] for i, b in parsed.pred], [[i, *b] for i, b in parsed.think],
-                (parsed.t_start, parsed.t_end))
-    parsed = parse_stvg_r1(text) if task == "stvg-r1" else parse_vtg(text)
-    return [], [], None if parsed is None else (parsed.t_start, parsed.t_end)
+def gt_boxes(sample: GroundingSample, frames: SampledFrames) -> list:
+    """The ground-truth box on each sampled frame inside the GT span, in the frames' pixels: the
+    sample's box of that frame (or of the nearest annotated frame of the span); None elsewhere."""
+    low, high = sample.span_frames
+    annotated = sorted(f for f in sample.boxes if low <= f < high)
+    sx, sy = frames.scale_to_original
+    out = []
+    for fid in frames.frame_ids.tolist():
+        nearest = nearest_frame(int(fid), annotated) if low <= fid < high else None
+        box = sample.boxes[nearest] if nearest is not None else None
+        out.append(None if box is None else (box[0] / sx, box[1] / sy, box[2] / sx, box[3] / sy))
+    return out
+
+
+def _answer(task: str, text: str, sample_id: str):
+    """(predicted boxes [[t, x1, y1, x2, y2]], think boxes, predicted span) in seconds and the
+    model's frame pixels, the span as `stvg score` reads the answer (rewards.predictions)."""
+    prediction = completion_to_prediction(task, text, sample_id)  # scale 1: the model's own pixels
+    if prediction is None:
+        return None, None, None
+    span = (prediction["t_start"], prediction["t_end"])
+    if task != "stvg-o1":
+        return None, None, span
+    think = [[i, *box] for i, box in parse_stvg_o1(text).think]
+    return prediction["boxes"] or None, think or None, span
 
 
 def draw_rollouts(batch: RolloutBatch, rewards: Sequence[float], samples: Sequence[GroundingSample],
@@ -36,7 +54,6 @@ def draw_rollouts(batch: RolloutBatch, rewards: Sequence[float], samples: Sequen
 
     videos = VideoCache(rollout.video_cache_dir, rollout.video_cache_bytes)
     by_id = {s.id: s for s in samples}
-    targets = targets_for(batch, samples, task)
     images, seen = [], set()
     for index, completion in enumerate(batch.completions):
         prompt = batch.prompts[completion.prompt_index]
@@ -47,12 +64,11 @@ def draw_rollouts(batch: RolloutBatch, rewards: Sequence[float], samples: Sequen
         # The same sampling recipe the rollout used, so boxes land on the frames the model saw.
         frames = sample_frames(videos.local_path(sample.video), fps=rollout.fps, max_frames=rollout.max_frames,
                                max_long_side=rollout.max_long_side, size_multiple=28)
-        target = targets[completion.prompt_index]
-        pred, draft, pred_span = _predicted(task, completion.text)
+        pred, think, pred_span = _answer(task, completion.text, sample.id)
         images.append(draw_rollout_strip(
-            frames.frames, frames.timestamps, target.get("boxes"), pred or None, draft or None,
-            caption=f"{sample.query} [{sample.id}]",
-            gt_span=(target["t_start"], target["t_end"]), pred_span=pred_span, reward=rewards[index]))
+            frames.frames, frames.timestamps, gt_boxes(sample, frames) if sample.boxes else None, pred, think,
+            caption=f"{sample.query} [{sample.id}]", gt_span=sample.span_seconds, pred_span=pred_span,
+            reward=rewards[index]))
     return images
 
 

@@ -24,7 +24,8 @@ class TrackingConfig:
     """Display name of the run; '' lets MLflow pick one. Ignored when resuming a run id."""
 
     log_images_every_n_steps: int = 50
-    """Log rollout pictures every this many steps (Tracker.wants_images); 0 never."""
+    """Log rollout pictures at the first and the last step and every this many steps in between
+    (Tracker.wants_images); 0 never."""
 
     num_images: int = 4
     """How many rollouts to draw each time pictures are logged."""
@@ -38,7 +39,9 @@ class TrackingConfig:
         check_range("tracking.log_images_every_n_steps", self.log_images_every_n_steps, 0)
         check_range("tracking.num_images", self.num_images, 0, 64)
 
-    def images_due(self, step: int) -> bool:
-        """True on the steps where rollout pictures are logged (every log_images_every_n_steps)."""
+    def images_due(self, step: int, total_steps: int | None = None) -> bool:
+        """True on the steps (1-based, as logged) where rollout pictures are logged: the first, every
+        log_images_every_n_steps-th, and the last (`total_steps`, when given), so that a short run
+        shows its policy at the start and at the end too."""
         every = self.log_images_every_n_steps
-        return every > 0 and self.num_images > 0 and step % every == 0
+        return every > 0 and self.num_images > 0 and (step % every == 0 or step == 1 or step == total_steps)

@@ -171,9 +171,9 @@ class Tracker:
             batch = items[start:start + _BATCH_PARAMS]
             self._call("set tags", lambda b=batch: self.client.log_batch(self.run_id, tags=b))
 
-    def wants_images(self, step: int) -> bool:
-        """True on the steps where pictures should be logged (every log_images_every_n_steps)."""
-        return self.config.images_due(step)
+    def wants_images(self, step: int, total_steps: int | None = None) -> bool:
+        """True on the steps where pictures should be logged (TrackingConfig.images_due)."""
+        return self.config.images_due(step, total_steps)
 
     def close(self, status: str = "FINISHED") -> None:
         """End the run with FINISHED, FAILED or KILLED. Closing twice is a no-op."""

@@ -7,12 +7,13 @@ import pytest
 
 from infra.viz import draw_rollout_strip, plot_reward_curve
 
-GREEN, RED = (0, 255, 0), (255, 0, 0)
+GREEN, RED = (255, 255, 255), (255, 140, 0)  # the GT (white) and prediction (orange) colours
+PINK = (255, 170, 200)  # think boxes
 H, W = 48, 64
 
 
 def noise_frames(count: int, height: int = H, width: int = W) -> np.ndarray:
-    # Dark noise (no channel reaches 200), so pure green/red pixels can only come from drawing.
+    # Dark noise (no channel reaches 200), so the box colours (a channel at 255) can only come from drawing.
     return np.random.default_rng(7).integers(0, 200, size=(count, height, width, 3), dtype=np.uint8)
 
 
@@ -35,8 +36,8 @@ def strip_and_frames():
     times = [0.0, 1.0, 2.0, 3.0, 4.0]
     gt = {1.0: [10, 8, 40, 30], 2.0: [12, 10, 42, 32]}
     pred = [None, None, [20, 15, 50, 40], [22, 16, 52, 41], None]
-    strip = draw_rollout_strip(frames, times, gt, pred, caption="the dog runs", gt_span=(1.0, 2.0),
-                               pred_span=(2.0, 3.0), reward=1.5, num_frames=5)
+    strip = draw_rollout_strip(frames, times, gt, pred, caption="the dog runs", gt_span=(1.0, 3.0),
+                               pred_span=(2.0, 4.0), reward=1.5, num_frames=5)
     return np.asarray(strip), frames
 
 
@@ -52,7 +53,7 @@ def test_frames_appear_left_to_right_at_original_size(strip_and_frames):
     assert xs == [6 + k * 70 for k in range(5)]  # 6-px margin, then every 64 + 6 px
 
 
-def test_gt_box_is_green_and_prediction_red_on_a_known_frame(strip_and_frames):
+def test_gt_box_is_white_and_prediction_orange_on_a_known_frame(strip_and_frames):
     strip, frames = strip_and_frames
     y0, x0 = locate(strip, frames[2])
     panel = strip[y0:y0 + H, x0:x0 + W]
@@ -72,7 +73,8 @@ def test_frames_without_a_box_get_no_box_colour(strip_and_frames):
                                       (False, False)]):
         y0, x0 = locate(strip, frames[k])
         panel = strip[y0:y0 + H, x0:x0 + W]
-        # t=3 is 1 s from the nearest GT key (2 s): more than half the 1-s spacing, so no box.
+        # t=3 is inside the GT span [1, 3) but 1 s from the nearest GT key (2 s): more than half
+        # the 1-s spacing, so no box.
         assert (has_color(panel, GREEN), has_color(panel, RED)) == (green, red), f"frame {k}"
 
 
@@ -156,3 +158,58 @@ def test_reward_curve_can_draw_eval_rewards_on_the_rewards_scale():
     twin = np.asarray(plot_reward_curve(steps, rewards, points))
     assert top_row(shared, orange) - top_row(shared, blue) > 150  # 1.2 sits 80 % of the way down from 2.0 in a ~280-pixel plot
     assert abs(top_row(twin, orange) - top_row(twin, blue)) < 30
+
+
+def test_gt_boxes_are_drawn_only_on_frames_inside_the_gt_span():
+    """The issue's case: frames every 2 s, a GT span of 5.0-13.0 s with a box at every integer
+    second of it (the STVG-o1 targets). The 4 s frame is within a second of the 5 s box and the
+    14 s frame is outside as well: neither may show a GT box; 6, 8, 10 and 12 s must."""
+    frames = noise_frames(10)
+    times = np.arange(10) * 2.0  # 0, 2, ..., 18 s
+    gt = [[t, 10, 8, 40, 30] for t in range(5, 13)]
+    strip = np.asarray(draw_rollout_strip(frames, times, gt, None, gt_span=(5.0, 13.0), num_frames=10))
+    boxed = [has_color(strip[y:y + H, x:x + W], GREEN) for y, x in (locate(strip, f) for f in frames)]
+    assert [t for t, b in zip(times, boxed) if b] == [6.0, 8.0, 10.0, 12.0]
+
+
+def test_predicted_boxes_are_drawn_only_inside_the_predicted_span():
+    frames = noise_frames(4)
+    pred = [[10, 10, 30, 30]] * 4
+    strip = np.asarray(draw_rollout_strip(frames, [0.0, 1.0, 2.0, 3.0], None, pred, pred_span=(1.0, 3.0),
+                                          num_frames=4))
+    boxed = [has_color(strip[y:y + H, x:x + W], RED) for y, x in (locate(strip, f) for f in frames)]
+    assert boxed == [False, True, True, False]
+
+
+def test_ten_frames_shown_six_at_most_are_evenly_spaced():
+    """The issue's case: 10 frames 2 s apart; rounding evenly spread positions gave 0, 4, 8, 10, 14,
+    18 s. The smallest stride fitting six is 2 frames (9 gaps / 5 -> 2): frames 0, 2, 4, 6, 8."""
+    frames = noise_frames(10)
+    strip = np.asarray(draw_rollout_strip(frames, np.arange(10) * 2.0, None, None, num_frames=6))
+    assert strip.shape[1] == 5 * W + 6 * 6
+    assert [locate(strip, frames[k])[1] for k in (0, 2, 4, 6, 8)] == [6 + k * (W + 6) for k in range(5)]
+
+
+def test_a_legend_above_the_frames_shows_each_tube_colour():
+    frames = noise_frames(2)
+    strip = np.asarray(draw_rollout_strip(frames, [0.0, 1.0], None, None, caption="q", num_frames=2))
+    top = locate(strip, frames[0])[0]
+    header = strip[:top]
+    assert all(has_color(header, color) for color in (GREEN, RED, PINK))
+
+
+def test_tube_colours_are_far_from_every_synthetic_object_colour_and_from_the_grey_background():
+    """Boxes must never look like a synthetic object: compare each tube colour with every colour of
+    infra.data.shapes.PALETTE and with the background's greys (levels 55-165: 80-140, a gradient of
+    +-20 and a checker of +-5, infra.data.shapes.background)."""
+    from infra.data.shapes import PALETTE
+    from infra.viz import DRAFT_COLOR, GT_COLOR, PRED_COLOR
+
+    def distance(a, b) -> float:
+        return float(np.linalg.norm(np.subtract(a, b, dtype=float)))
+
+    greys = [(g, g, g) for g in range(55, 166)]
+    for color in (GT_COLOR, PRED_COLOR, DRAFT_COLOR):
+        assert min(distance(color, c) for c in PALETTE.values()) > 80, color
+        assert min(distance(color, g) for g in greys) > 80, color
+    assert distance(GT_COLOR, PRED_COLOR) > 150

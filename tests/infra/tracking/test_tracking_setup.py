@@ -89,3 +89,14 @@ def test_every_sanitised_name_passes_mlflows_own_validation(name):
     _validate_metric_name(cleaned)  # raises MlflowException when invalid
     assert len(cleaned) <= 250
     assert metric_name(cleaned) == cleaned  # stable: a valid name maps to itself
+
+
+@pytest.mark.parametrize("every, total, steps", [
+    (50, 4, [1, 4]),  # the demo: a short run still shows its first and last policy
+    (2, 5, [1, 2, 4, 5]),
+    (3, 9, [1, 3, 6, 9]),
+    (0, 4, []),  # 0: never
+])
+def test_pictures_are_due_at_the_first_and_last_step_and_every_n_in_between(every, total, steps):
+    config = TrackingConfig(log_images_every_n_steps=every)
+    assert [s for s in range(1, total + 1) if config.images_due(s, total)] == steps
