@@ -70,17 +70,42 @@ def load_config(schema: type[T], path: str | Path | None = None, overrides: Sequ
                 OmegaConf.update(merged, key, OmegaConf.select(merged, source), merge=False)
         return OmegaConf.to_object(merged)  # runs every __post_init__
     except OmegaConfBaseException as err:
-        raise ConfigError(_describe(err)) from None
+        raise ConfigError(_describe(err, schema)) from None
 
 
-def _describe(err: Exception) -> str:
+def _describe(err: Exception, schema: type) -> str:
     key = getattr(err, "full_key", None)
     msg = str(err).splitlines()[0]
     if type(err).__name__ == "ConfigKeyError" and key:
-        return f"unknown config key {key!r}"
+        keys = dotted_keys(schema)
+        sections = {k.rsplit(".", 1)[0] for k in keys if "." in k}  # 'grpoo' is closest to 'grpo'
+        return f"unknown config key {key!r}{did_you_mean(key, [*keys, *sorted(sections)])}"
     if key:
         return f"bad value for {key!r}: {msg}"
     return msg
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """'; did you mean 'x'?' for the closest of `choices` to a mistyped `word` ('' when none is close)."""
+    import difflib
+
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def dotted_keys(schema: type, prefix: str = "") -> list[str]:
+    """Every key of a config dataclass tree as users write it: 'grpo.group_size', 'name', ..."""
+    import typing
+
+    hints = typing.get_type_hints(schema)
+    keys = []
+    for f in dataclasses.fields(schema):
+        kind = hints.get(f.name)
+        if dataclasses.is_dataclass(kind):
+            keys += dotted_keys(kind, f"{prefix}{f.name}.")
+        else:
+            keys.append(f"{prefix}{f.name}")
+    return keys
 
 
 def to_dict(config: Any) -> dict[str, Any]:

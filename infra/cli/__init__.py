@@ -12,6 +12,7 @@ import importlib
 import logging
 import sys
 
+from infra.config import did_you_mean
 from infra.errors import UserError
 
 # name -> (module, one-line help). Order is the order `stvg --help` lists them.
@@ -55,7 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     name, rest = argv[0], argv[1:]
     if name not in commands:
         top.print_usage(sys.stderr)
-        print(f"stvg: unknown command {name!r}; choose from: {', '.join(commands)}", file=sys.stderr)
+        print(f"stvg: unknown command {name!r}; choose from: {', '.join(commands)}{did_you_mean(name, commands)}",
+              file=sys.stderr)
         return 2
     module = importlib.import_module(commands[name][0])
     parser = argparse.ArgumentParser(prog=f"stvg {name}", description=commands[name][1])

@@ -47,6 +47,8 @@ def run_job(args: argparse.Namespace, job, what: str = "steps", next_hint: str =
 
 def print_summary(summary, cfg, what: str = "steps", next_hint: str = "") -> None:
     """Where to look after a run: checkpoint, eval metrics, MLflow."""
+    from infra.tracking.client import ui_hint
+
     print()
     print(f"done: {summary.steps} {what} of {cfg.name}")
     if summary.checkpoint_uri:
@@ -57,4 +59,4 @@ def print_summary(summary, cfg, what: str = "steps", next_hint: str = "") -> Non
     if evals:
         print("  eval:        " + ", ".join(f"{k[5:]} {v:.2f}" for k, v in sorted(evals.items())))
     print(f"  MLflow run:  {summary.run_id}")
-    print(f"  MLflow UI:   mlflow ui --backend-store-uri {summary.tracking_uri}")
+    print(f"  MLflow UI:   {ui_hint(summary.tracking_uri)}")

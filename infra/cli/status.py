@@ -4,7 +4,8 @@
     stvg status --namespace ml grpo-7b-2026... # one RayJob in detail (admission, cluster, message)
 
 The cluster part needs a kubeconfig (or in-cluster credentials); without one only MLflow is shown.
-The MLflow part lists runs of --experiment at --tracking-uri ($MLFLOW_TRACKING_URI by default).
+The MLflow part lists runs of --experiment at --tracking-uri ($MLFLOW_TRACKING_URI by default, else
+the local store ./mlruns of the current folder, as `stvg train` uses) and says which store it read.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--namespace", "-n", default="default", help="namespace of the RayJobs (default: default)")
     parser.add_argument("--kubeconfig", default=None, help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
     parser.add_argument("--context", default=None, help="kubeconfig context")
-    parser.add_argument("--tracking-uri", default=None, help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI)")
+    parser.add_argument("--tracking-uri", default=None, help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, "
+                                                             "else ./mlruns/mlflow.db of the current folder)")
     parser.add_argument("--experiment", default=None, help="MLflow experiment (default: all)")
     parser.add_argument("--limit", type=int, default=20, help="most MLflow runs to list (default: 20)")
     parser.add_argument("--no-cluster", action="store_true", help="skip Kubernetes")
@@ -94,11 +96,18 @@ def cluster_report(args: argparse.Namespace) -> str:
 
 
 def mlflow_report(args: argparse.Namespace) -> str:
-    try:
-        from infra.tracking import list_runs
-    except ImportError:
-        return "MLflow runs: infra.tracking.list_runs is not available in this installation"
-    return format_runs(list_runs(args.tracking_uri, args.experiment)[: args.limit])
+    """The runs of the tracking store, under a line saying which store that is and where its URI
+    came from (a folder's default store is only the runs started from that folder)."""
+    from infra.tracking import describe_source, list_runs, resolve_tracking_uri, ui_hint
+
+    uri = resolve_tracking_uri(args.tracking_uri)
+    store = f"MLflow store {uri} ({describe_source(args.tracking_uri)})"
+    if args.experiment:
+        store += f", experiment {args.experiment!r}"
+    runs = list_runs(uri, args.experiment)[: args.limit]
+    if not runs:
+        return f"no MLflow runs in the {store}"
+    return f"{store}:\n{format_runs(runs)}\nlook at them: {ui_hint(uri)}"
 
 
 def run(args: argparse.Namespace) -> int:

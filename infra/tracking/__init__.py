@@ -8,7 +8,7 @@
 Only rank 0 logs. mlflow is imported when a Tracker starts or runs are listed.
 """
 
-from infra.tracking.client import resolve_tracking_uri
+from infra.tracking.client import describe_source, resolve_tracking_uri, ui_hint
 from infra.tracking.config import TrackingConfig
 from infra.tracking.names import metric_name
 from infra.tracking.runs import CHECKPOINT_TAG, RunSummary, list_runs
@@ -17,10 +17,12 @@ from infra.tracking.tracker import Tracker, git_commit
 __all__ = [
     "CHECKPOINT_TAG",
     "RunSummary",
+    "describe_source",
     "Tracker",
     "TrackingConfig",
     "git_commit",
     "list_runs",
     "metric_name",
     "resolve_tracking_uri",
+    "ui_hint",
 ]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shlex
+import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -29,6 +31,29 @@ def resolve_tracking_uri(configured: str | None = "") -> str:
     if db is not None and not db.is_absolute():
         return f"sqlite:///{db.absolute()}"
     return uri
+
+
+def describe_source(configured: str | None = "") -> str:
+    """Where resolve_tracking_uri(configured) took its URI from, for messages."""
+    if configured:
+        return "as given"
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return "from MLFLOW_TRACKING_URI"
+    return "the default local store of this folder; --tracking-uri or MLFLOW_TRACKING_URI name another"
+
+
+UI_PORT = 5000
+
+
+def ui_hint(uri: str) -> str:
+    """How to look at the runs of `uri`: a server's own address, or for a local store the command
+    that starts MLflow's UI on it with the `mlflow` of this Python environment (so it works as
+    printed, without activating the virtualenv)."""
+    if uri.startswith(("http://", "https://")):
+        return uri
+    script = Path(sys.executable).parent / "mlflow"  # not resolved: a venv's python is a symlink
+    launcher = shlex.quote(str(script)) if script.is_file() else f"{shlex.quote(sys.executable)} -m mlflow"
+    return f"{launcher} ui --backend-store-uri {shlex.quote(uri)} --port {UI_PORT}"
 
 
 def sqlite_path(uri: str) -> Path | None:

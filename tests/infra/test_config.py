@@ -56,6 +56,22 @@ def test_unknown_key_is_named():
         load_config(Outer, None, ["inner.temprature=2"])
 
 
+@pytest.mark.parametrize("override, named, suggestion", [
+    ("inner.temprature=2", "inner.temprature", "; did you mean 'inner.temperature'?"),  # a key in a section
+    ("stpes=2", "stpes", "; did you mean 'steps'?"),  # a top-level key
+    ("inenr.mode=b", "inenr", "; did you mean 'inner'?"),  # a mistyped section: OmegaConf stops at it
+    ("colour=red", "colour", ""),  # nothing close: no guess
+])
+def test_an_unknown_key_suggests_the_closest_known_one(tmp_path, override, named, suggestion):
+    with pytest.raises(ConfigError) as caught:
+        load_config(Outer, None, [override])
+    assert str(caught.value) == f"unknown config key {named!r}{suggestion}"
+    path = tmp_path / "run.yaml"  # the same from a file
+    path.write_text("steps: 1\nstpes: 2\n")
+    with pytest.raises(ConfigError, match="unknown config key 'stpes'; did you mean 'steps'"):
+        load_config(Outer, path, [])
+
+
 def test_bad_choice_lists_allowed_values():
     with pytest.raises(ConfigError, match=r"inner.mode='c'.*a, b"):
         load_config(Outer, None, ["inner.mode=c"])

@@ -14,6 +14,7 @@ def names() -> list[str]:
 
 def resolve(config: str | None) -> Path:
     """A config argument -> YAML path: a file path, a preset name, or None for the embedded demo."""
+    from infra.config import did_you_mean
     from infra.errors import ConfigError
 
     if config is None:
@@ -25,5 +26,6 @@ def resolve(config: str | None) -> Path:
         return path
     preset = PRESET_DIR / f"{config}.yaml"
     if not preset.is_file():
-        raise ConfigError(f"{config!r} is neither a config file nor a preset; presets: {', '.join(names())}")
+        raise ConfigError(f"{config!r} is neither a config file nor a preset; presets: {', '.join(names())}"
+                          f"{did_you_mean(config, names())}")
     return preset

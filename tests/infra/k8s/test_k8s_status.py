@@ -136,11 +136,13 @@ def test_status_lists_mlflow_runs_with_step_reward_and_checkpoint(capsys, tmp_pa
     code = main(["status", "--no-cluster", "--tracking-uri", uri, "--experiment", "stvg"])
     out, err = capsys.readouterr()
     assert code == 0, err
-    header, row = out.splitlines()[:2]
+    store, header, row, look = out.splitlines()[:4]
+    assert store == f"MLflow store {uri} (as given), experiment 'stvg':"
     assert header.split()[:4] == ["RUN", "STATUS", "STEP", "REWARD"]
     fields = row.split()
     assert fields[:4] == ["grpo-7b", "RUNNING", "12", "1.250"]
     assert fields[-1] == "s3://runs/grpo-7b/step-12"
+    assert look.startswith("look at them: ") and look.endswith(f"ui --backend-store-uri {uri} --port 5000")
 
 
 def test_status_of_a_running_job_tells_how_to_read_its_ray_token(capsys, stub_api):
@@ -162,3 +164,13 @@ def test_status_says_when_a_job_runs_without_ray_authentication(capsys, stub_api
     out, _ = capsys.readouterr()
     assert code == 0
     assert "Ray token authentication: disabled" in out and "get secret" not in out
+
+
+def test_status_says_it_read_the_default_store_of_the_current_folder(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert main(["status", "--no-cluster"]) == 0
+    out = capsys.readouterr().out.strip()
+    assert out == (f"no MLflow runs in the MLflow store sqlite:///{tmp_path}/mlruns/mlflow.db (the default local "
+                   "store of this folder; --tracking-uri or MLFLOW_TRACKING_URI name another)")
+    assert not (tmp_path / "mlruns").exists()  # reading creates no store
