@@ -55,7 +55,8 @@ def print_summary(summary, cfg, what: str = "steps", next_hint: str = "") -> Non
         print(f"  checkpoint:  {summary.checkpoint_uri}")
         if next_hint:
             print(f"  {next_hint}{summary.checkpoint_uri}")
-    evals = {k: v for k, v in summary.last_metrics.items() if k.startswith("eval/")}
+    evals = {k: v for k, v in summary.last_metrics.items()
+             if k.startswith("eval/") and not (k == "eval/bad_video_skips" and v == 0)}  # shown when some were left out
     if evals:
         print("  eval:        " + ", ".join(f"{k[5:]} {v:.2f}" for k, v in sorted(evals.items())))
     print(f"  MLflow run:  {summary.run_id}")
