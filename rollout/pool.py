@@ -99,7 +99,7 @@ class RolloutPool:
                  skip_bad_videos: bool = False) -> RolloutBatch:
         """n completions for each sample; one GRPO group per sample, group id '<step>/<index>'.
         `options[i]` changes sample i's prompt (rollout.prompting.PromptOptions; None: unchanged).
-        A sample whose video cannot be used raises its VideoError (the first in sample order), or,
+        A sample whose video cannot be used raises its VideoError (as soon as one comes back), or,
         with `skip_bad_videos`, is left out of the batch and listed in `batch.skipped`."""
         import ray
         from ray.exceptions import RayActorError, RayTaskError
@@ -147,12 +147,12 @@ class RolloutPool:
                 for result in out:
                     if result.prompt_index in results:  # cannot happen: a request succeeds once
                         raise RuntimeError(f"prompt {result.prompt_index} came back twice")
+                    if result.error is not None and not skip_bad_videos:
+                        raise result.error  # at once: the rest of the batch would be generated for nothing
                     results[result.prompt_index] = result
         seconds = time.perf_counter() - started
         ordered = [results[i] for i in range(len(requests))]
         failed = [r for r in ordered if r.error is not None]
-        if failed and not skip_bad_videos:
-            raise failed[0].error
         kept = [r for r in ordered if r.error is None]
         position = {r.prompt_index: i for i, r in enumerate(kept)}  # prompt_index among the prompts kept
         completions = [dataclasses.replace(c, prompt_index=position[c.prompt_index])
