@@ -68,7 +68,7 @@ def test_a_bad_video_ends_the_run_at_once_with_one_line_naming_it(tmp_path, e2e_
     assert not (tmp_path / "runs" / "bad").exists()  # no empty run folder left behind
 
 
-def test_with_skip_the_run_trains_without_those_samples_and_counts_them(tmp_path, e2e_cache, dataset):
+def test_with_skip_the_run_trains_without_those_samples_and_counts_them(tmp_path, e2e_cache, dataset, logged_names):
     from infra.data.readers import read_annotations
     from trainer.sampler import PromptSampler
 
@@ -92,6 +92,7 @@ def test_with_skip_the_run_trains_without_those_samples_and_counts_them(tmp_path
                 for step in range(TOTAL_STEPS)]
     client, run = _run(tmp_path)
     assert run.info.status == "FINISHED"
+    logged_names.check(f"sqlite:///{tmp_path}/mlflow.db", run.info.run_id, "grpo-bad-videos-skipped")
     history = {m.step: m.value for m in client.get_metric_history(run.info.run_id, "data/bad_video_skips")}
     assert [history[step] for step in range(1, TOTAL_STEPS + 1)] == expected
     assert run.data.metrics["eval/bad_video_skips"] == 2  # both bad videos are in the held-out file too
