@@ -48,12 +48,13 @@ UI_PORT = 5000
 def ui_hint(uri: str) -> str:
     """How to look at the runs of `uri`: a server's own address, or for a local store the command
     that starts MLflow's UI on it with the `mlflow` of this Python environment (so it works as
-    printed, without activating the virtualenv)."""
+    printed, without activating the virtualenv), with one worker process: the UI of one person's
+    runs needs no more, and MLflow's default of four takes four times the start-up on a laptop."""
     if uri.startswith(("http://", "https://")):
         return uri
     script = Path(sys.executable).parent / "mlflow"  # not resolved: a venv's python is a symlink
     launcher = shlex.quote(str(script)) if script.is_file() else f"{shlex.quote(sys.executable)} -m mlflow"
-    return f"{launcher} ui --backend-store-uri {shlex.quote(uri)} --port {UI_PORT}"
+    return f"{launcher} ui --backend-store-uri {shlex.quote(uri)} --port {UI_PORT} --workers 1"
 
 
 def sqlite_path(uri: str) -> Path | None:

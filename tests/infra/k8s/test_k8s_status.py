@@ -142,7 +142,8 @@ def test_status_lists_mlflow_runs_with_step_reward_and_checkpoint(capsys, tmp_pa
     fields = row.split()
     assert fields[:4] == ["grpo-7b", "RUNNING", "12", "1.250"]
     assert fields[-1] == "s3://runs/grpo-7b/step-12"
-    assert look.startswith("look at them: ") and look.endswith(f"ui --backend-store-uri {uri} --port 5000")
+    assert look.startswith("look at them: ")
+    assert look.endswith(f"ui --backend-store-uri {uri} --port 5000 --workers 1")
 
 
 def test_status_of_a_running_job_tells_how_to_read_its_ray_token(capsys, stub_api):
