@@ -93,8 +93,9 @@ def make_optimizer(module: nn.Module, cfg: LearnerConfig) -> torch.optim.Optimiz
 
 
 def _enable_checkpointing(policy: nn.Module) -> None:
-    # non-reentrant checkpointing: works with ZeRO-3's parameter hooks and frozen inputs
-    policy.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+    # non-reentrant checkpointing: works with ZeRO-3's parameter hooks and frozen inputs. transformers
+    # 5.20 (constraints.txt, vLLM's range) names it gradient_checkpointing_enable; 5.23 renamed it.
+    policy.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
 
 
 def load_policy(model_dir: str | Path, runtime: Runtime, dtype: torch.dtype) -> nn.Module:

@@ -6,25 +6,10 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[3]
-DOCKER = REPO / "docker"
-DOCKERFILES = sorted(DOCKER.glob("Dockerfile.*[!e]"))  # not the *.dockerignore files
-
-
-def instructions(path: Path) -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) with continuation lines joined and comments dropped."""
-    text = re.sub(r"\\\n", " ", path.read_text())
-    found = []
-    for line in text.splitlines():
-        line = line.strip()
-        if line and not line.startswith("#"):
-            word, _, rest = line.partition(" ")
-            found.append((word.upper(), rest.strip()))
-    return found
+from tests._dockerfiles import DOCKER, DOCKERFILES, REPO, instructions
 
 
 def test_the_three_images_exist():
@@ -58,25 +43,6 @@ def test_copied_sources_exist_and_are_let_through_the_ignore_file(dockerfile):
             for source in sources:
                 assert (REPO / source).exists(), source
                 assert source.split("/")[0] in allowed, f"{source} is excluded by the .dockerignore"
-
-
-def test_project_deps_leave_vllms_pins_to_vllm():
-    done = subprocess.run([sys.executable, str(DOCKER / "project_deps.py"), "--extra", "gpu",
-                           "--exclude", "torch", "torchvision", "transformers"],
-                          capture_output=True, text=True, check=True)
-    names = {re.match(r"[A-Za-z0-9._-]+", line).group(0).lower() for line in done.stdout.splitlines()}
-    assert not {"torch", "torchvision", "transformers"} & names
-    assert {"ray", "deepspeed", "mlflow", "flash-attn"} <= names
-
-
-def test_vllm_is_pinned_with_the_torch_it_was_built_for():
-    requirements = (DOCKER / "requirements-gpu.txt").read_text()
-    constraints = (DOCKER / "constraints-gpu.txt").read_text()
-    assert re.search(r"^vllm==\d", requirements, re.M)
-    assert re.search(r"^torch==\d", constraints, re.M)
-    train = (DOCKER / "Dockerfile.train").read_text()
-    pinned = re.search(r"^torch==(\S+)", constraints, re.M).group(1)
-    assert f"ARG TORCH_VERSION={pinned}" in train
 
 
 # The reward server, imported with only the distributions of requirements-reward.txt (and what they
