@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from tests._dockerfiles import DOCKER, DOCKERFILES, REPO, instructions
+from tests._dockerfiles import DOCKER, DOCKERFILES, REPO, build_args, instructions
 
 
 def test_the_three_images_exist():
@@ -43,6 +43,30 @@ def test_copied_sources_exist_and_are_let_through_the_ignore_file(dockerfile):
             for source in sources:
                 assert (REPO / source).exists(), source
                 assert source.split("/")[0] in allowed, f"{source} is excluded by the .dockerignore"
+
+
+def _commit_guard() -> str:
+    """The train image's RUN that checks the STVG_GIT_COMMIT build argument."""
+    runs = [args for word, args in instructions(DOCKER / "Dockerfile.train")
+            if word == "RUN" and "STVG_GIT_COMMIT" in args]
+    assert len(runs) == 1, runs
+    return runs[0]
+
+
+@pytest.mark.parametrize("commit, builds", [("0123456789abcdef0123456789abcdef01234567", True), ("", False),
+                                            ("HEAD", False), ("0123456", False)])
+def test_the_train_image_needs_the_full_commit_it_is_built_from(commit, builds):
+    done = subprocess.run(["sh", "-c", _commit_guard()], env={"STVG_GIT_COMMIT": commit, "PATH": "/usr/bin:/bin"},
+                          capture_output=True, text=True, timeout=30)
+    assert (done.returncode == 0) == builds, done.stderr
+    if not builds:
+        assert "--build-arg STVG_GIT_COMMIT=$(git rev-parse HEAD)" in done.stderr
+
+
+def test_the_train_image_hands_the_commit_to_runs():
+    steps = instructions(DOCKER / "Dockerfile.train")
+    assert "STVG_GIT_COMMIT" in build_args(DOCKER / "Dockerfile.train")
+    assert ("ENV", "STVG_GIT_COMMIT=${STVG_GIT_COMMIT}") in steps  # what infra.tracking reads
 
 
 # The reward server, imported with only the distributions of requirements-reward.txt (and what they
