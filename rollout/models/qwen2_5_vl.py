@@ -1,4 +1,5 @@
-"""Qwen2.5-VL: processor, prompt layout, vision special tokens, model class (transformers 5.23).
+"""Qwen2.5-VL: processor, prompt layout, vision special tokens, model class (transformers of
+constraints.txt).
 
 Frames reach the processor exactly as sampled (width and height multiples of 28, see
 `infra.data.video.sample_frames(size_multiple=28)`): `do_resize=False` and `do_sample_frames=False`,
@@ -16,6 +17,8 @@ from infra.errors import UserError
 
 VISION_TOKENS = ("<|vision_start|>", "<|vision_end|>", "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>")
 STOP_TOKENS = ("<|im_end|>", "<|endoftext|>")
+# Frames reach the video processor as sampled: never resized, resampled or capped in pixels.
+PROCESSOR_KWARGS = {"do_resize": False, "do_sample_frames": False, "cap_pixels_per_frame": False}
 
 
 class Qwen25VLFamily:
@@ -71,10 +74,9 @@ class Qwen25VLFamily:
         spacing = _frame_spacing(timestamps)
         prompt_text = processor.apply_chat_template(self.messages(instruction), tokenize=False,
                                                     add_generation_prompt=True)
-        metadata = VideoMetadata(total_num_frames=count, fps=1.0 / spacing, width=width, height=height,
-                                 duration=count * spacing, frames_indices=list(range(count)))
-        out = processor(text=[prompt_text], videos=[frames], video_metadata=[metadata], do_resize=False,
-                        do_sample_frames=False, cap_pixels_per_frame=False, return_tensors="pt")
+        metadata = VideoMetadata(**_video_metadata(count, spacing, width, height))
+        out = processor(text=[prompt_text], videos=[frames], video_metadata=[metadata], return_tensors="pt",
+                        **PROCESSOR_KWARGS)
         grid = out["video_grid_thw"]
         expected = [math.ceil(count / self.temporal_patch_size), height // 14, width // 14]
         if grid.tolist() != [expected]:
@@ -111,6 +113,17 @@ class Qwen25VLFamily:
         video = {"type": "video"}
         text = {"type": "text", "text": instruction.text}
         return [{"role": "user", "content": [video, text] if instruction.video_first else [text, video]}]
+
+    def processor_video(self, prompt: Any) -> tuple[Any, dict, dict]:
+        """(frames, video metadata, processor kwargs) as `build_prompt` handed them to the processor,
+        for a PromptInputs built with keep_frames=True: what another copy of the processor (vLLM's)
+        needs to expand the prompt to the same tokens, pixels and second_per_grid_ts."""
+        frames = prompt.extra.get("frames")
+        if frames is None:
+            raise ValueError(f"prompt {prompt.sample_id!r} has no extra['frames']; build it with keep_frames=True")
+        count, height, width = frames.shape[:3]
+        metadata = _video_metadata(count, _frame_spacing(prompt.frame_timestamps), width, height)
+        return frames, metadata, dict(PROCESSOR_KWARGS)
 
     def blocked_token_ids(self, processor: Any) -> list[int]:
         """Vision special tokens: a completion holding one breaks the training forward
@@ -154,6 +167,13 @@ def _video_token_id(prompt: Any) -> int:
     if token_id is None:
         raise ValueError(f"prompt {prompt.sample_id!r} lacks extra['video_token_id'] (built by an old version?)")
     return int(token_id)
+
+
+def _video_metadata(count: int, spacing: float, width: int, height: int) -> dict:
+    """transformers' VideoMetadata fields for `count` frames `spacing` seconds apart, all of them
+    kept: the processor then sets second_per_grid_ts = temporal_patch_size x spacing."""
+    return {"total_num_frames": int(count), "fps": 1.0 / spacing, "width": int(width), "height": int(height),
+            "duration": count * spacing, "frames_indices": list(range(count))}
 
 
 def _frame_spacing(timestamps: Sequence[float]) -> float:
