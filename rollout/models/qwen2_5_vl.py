@@ -36,17 +36,15 @@ class Qwen25VLFamily:
         import torch
         from transformers import Qwen2_5_VLForConditionalGeneration
 
-        if attn_implementation is None:
-            attn_implementation = "sdpa"
-            if device != "cpu" and torch.cuda.is_available():
-                try:
-                    import flash_attn  # noqa: F401
+        from rollout.models.attention import choose_attention, flash_attn_importable
 
-                    attn_implementation = "flash_attention_2"
-                except ImportError:
-                    pass
+        dtype = dtype or torch.float32
+        attn_implementation = choose_attention(
+            attn_implementation or "auto", cuda=device.startswith("cuda") and torch.cuda.is_available(),
+            half_precision=dtype in (torch.bfloat16, torch.float16), flash_available=flash_attn_importable(),
+            key="attn_implementation", precision_key="rollout.dtype")
         model = Qwen2_5_VLForConditionalGeneration.from_pretrained(
-            str(model_dir), dtype=dtype or torch.float32, attn_implementation=attn_implementation)
+            str(model_dir), dtype=dtype, attn_implementation=attn_implementation)
         return model.to(device).eval()
 
     def build_prompt(self, processor: Any, *, sample_id: str, frames: Any, timestamps: Sequence[float],

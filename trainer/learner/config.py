@@ -37,7 +37,8 @@ class LearnerConfig:
     bf16: str = "auto"
     """auto: bfloat16 weights with fp32 master copies on GPU, fp32 on CPU; true / false to force."""
     attn_implementation: str = "auto"
-    """auto: flash_attention_2 when flash-attn imports and CUDA is available, else sdpa."""
+    """auto: flash_attention_2 when flash-attn imports, CUDA is available and bf16 is on (flash-attention
+    refuses fp32), else sdpa."""
 
     # --- optimiser (AdamW; STVG-o1: lr 1e-6, weight decay 1e-2) ---
     lr: float = 1e-6

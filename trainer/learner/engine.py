@@ -25,6 +25,7 @@ from typing import Any, Iterator, Sequence
 import torch
 from torch import nn
 
+from rollout.models.attention import choose_attention, flash_attn_importable
 from trainer.learner.batch import MicroBatch
 from trainer.learner.config import LearnerConfig
 from trainer.learner.distribute import ensure_process_group, rank_and_world
@@ -63,17 +64,13 @@ def resolve_runtime(cfg: LearnerConfig) -> Runtime:
     else:
         device = torch.device("cpu")
         os.environ.setdefault("DS_ACCELERATOR", "cpu")  # read when deepspeed picks its accelerator
-    attn = cfg.attn_implementation
-    if attn == "auto":
-        attn = "sdpa"
-        if use_gpu:
-            try:
-                import flash_attn  # noqa: F401
-
-                attn = "flash_attention_2"
-            except ImportError:
-                pass
-    return Runtime(device=device, bf16=_flag(cfg.bf16, use_gpu), attn_implementation=attn)
+    bf16 = _flag(cfg.bf16, use_gpu)
+    # both engines compute in bf16 when bf16 is on: ZeRO-3 holds bf16 weights, the plain engine
+    # keeps fp32 weights under bf16 autocast; with bf16 off everything is fp32
+    attn = choose_attention(cfg.attn_implementation, cuda=use_gpu, half_precision=bf16,
+                            flash_available=flash_attn_importable(), key="learner.attn_implementation",
+                            precision_key="learner.bf16")
+    return Runtime(device=device, bf16=bf16, attn_implementation=attn)
 
 
 def optimizer_groups(module: nn.Module, weight_decay: float) -> list[dict]:
