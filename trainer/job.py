@@ -195,12 +195,17 @@ class FailFastOnUserError:
 
 
 def _worker_env() -> dict[str, str]:
-    """Learner ranks share 2 cores with rollout actors on a laptop: one thread each avoids thrashing.
-    No Hugging Face progress bars in workers: Ray prefixes and interleaves them with the step lines
-    (a "Writing model shards" bar at every checkpoint)."""
-    threads = os.environ.get("STVG_TORCH_THREADS", "1")
-    return {"OMP_NUM_THREADS": threads, "TOKENIZERS_PARALLELISM": "false", "RAY_TRAIN_V2_ENABLED": "1",
-            "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
+    """Environment of the learner ranks (and of every actor of a cluster the driver starts itself).
+    Torch threads are left to Ray, which sets OMP_NUM_THREADS to the CPUs an actor reserved: 1 for
+    the default one-CPU learner ranks and rollout actors (no thrashing on a 2-core laptop), the
+    reservation of `learner.resources_per_worker` ({CPU: 8, ...}) on GPU nodes. STVG_TORCH_THREADS
+    sets it for every worker instead (benchmarks). No Hugging Face progress bars in workers: Ray
+    prefixes and interleaves them with the step lines (a "Writing model shards" bar at every
+    checkpoint)."""
+    env = {"TOKENIZERS_PARALLELISM": "false", "RAY_TRAIN_V2_ENABLED": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
+    if os.environ.get("STVG_TORCH_THREADS"):
+        env["OMP_NUM_THREADS"] = os.environ["STVG_TORCH_THREADS"]
+    return env
 
 
 def start_ray(cfg: RunConfig) -> bool:

@@ -67,3 +67,12 @@ def test_ray_trainer_uses_gloo_and_a_cpu_deepspeed_without_gpus(tmp_path):
     assert trainer.run_config.failure_config.max_failures == 3
     assert trainer.run_config.worker_runtime_env == {"env_vars": {"DS_ACCELERATOR": "cpu"}}
     assert trainer.run_config.storage_path == str(tmp_path)
+
+
+def test_torch_threads_are_left_to_rays_cpu_reservation_unless_asked_for(monkeypatch):
+    from trainer.job import _worker_env
+
+    monkeypatch.delenv("STVG_TORCH_THREADS", raising=False)
+    assert "OMP_NUM_THREADS" not in _worker_env()  # GPU learners get their reserved CPUs, not 1
+    monkeypatch.setenv("STVG_TORCH_THREADS", "3")
+    assert _worker_env()["OMP_NUM_THREADS"] == "3"
