@@ -98,6 +98,8 @@ class HeadConfig:
     """CPU request and limit (Kubernetes quantity)."""
     memory: str = "16Gi"
     """Memory request and limit; includes the /dev/shm tmpfs below."""
+    ephemeral_storage: str = "16Gi"
+    """Local disk requested ($HOME and /tmp: Ray logs, the driver's caches); a request, not a limit."""
     shm_gib: int = 2
     """Size of /dev/shm (a memory-backed emptyDir) in GiB; the Ray object store gets 80% of it."""
     node_selector: dict[str, str] = field(default_factory=dict)
@@ -108,6 +110,7 @@ class HeadConfig:
     def validate(self, key: str) -> None:
         memory = parse_quantity(f"{key}.memory", self.memory)
         parse_quantity(f"{key}.cpu", self.cpu)
+        parse_quantity(f"{key}.ephemeral_storage", self.ephemeral_storage)
         check_range(f"{key}.shm_gib", self.shm_gib, low=1)
         if self.shm_gib * 2**30 >= memory:
             raise ConfigError(f"{key}.shm_gib={self.shm_gib} must be smaller than {key}.memory={self.memory}: "
@@ -135,7 +138,11 @@ class WorkerGroupConfig:
     cpu: str = "8"
     """CPU request and limit per pod."""
     memory: str = "64Gi"
-    """Memory request and limit per pod; includes /dev/shm, vLLM and DeepSpeed CPU offload."""
+    """Memory request and limit per pod; includes /dev/shm."""
+    ephemeral_storage: str = "48Gi"
+    """Local disk requested per pod ($HOME and /tmp): the model, checkpoint staging (a learner pod's
+    ZeRO-3 shards, and the consolidated HF model on rank 0's), the video cache, Ray's logs. A
+    request (the scheduler reserves it), not a limit: 8 pods of 48Gi fit a 500Gi GPU node."""
     shm_gib: int = 16
     """Size of /dev/shm in GiB (NCCL, the Ray object store at 80% of it, data loaders)."""
     node_selector: dict[str, str] = field(default_factory=dict)
@@ -169,6 +176,7 @@ class WorkerGroupConfig:
             raise ConfigError(f"{key}: need 0 <= min_replicas <= replicas <= max_replicas, "
                               f"got {low} <= {self.replicas} <= {high}")
         parse_quantity(f"{key}.cpu", self.cpu)
+        parse_quantity(f"{key}.ephemeral_storage", self.ephemeral_storage)
         from infra.plan.gpus import GPU_TYPES  # a table of plain numbers: no heavy import
 
         check_choice(f"{key}.gpu_type", self.gpu_type, GPU_TYPES)

@@ -120,7 +120,9 @@ def _ray_pod(cluster: ClusterConfig, instance: str, component: str, container: s
         "name": container, "image": cluster.image, "imagePullPolicy": cluster.image_pull_policy,
         # $HOME is a writable emptyDir: relative run paths (runs/<name>) must not hit the read-only root.
         "workingDir": HOME_DIR,
-        "resources": {"requests": dict(requests), "limits": dict(requests)},
+        # local disk is requested so the scheduler reserves it, but not limited: exceeding it evicts
+        # nothing unless the node runs short, where a limit would kill a run on a big checkpoint
+        "resources": {"requests": {**requests, "ephemeral-storage": group.ephemeral_storage}, "limits": dict(requests)},
         "securityContext": container_security_context(),
         "volumeMounts": [
             {"name": "run-config", "mountPath": CONFIG_DIR, "readOnly": True},

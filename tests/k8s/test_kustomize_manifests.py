@@ -71,6 +71,20 @@ def test_clusterqueue_lists_every_covered_resource_in_every_flavor(build):
     assert "nodeTaints" not in (named(objects, "ResourceFlavor", "cpu").get("spec") or {})
 
 
+def test_eight_one_gpu_pods_with_the_default_local_disk_fit_a_shipped_gpu_node(build):
+    from infra.k8s.config import LearnerGroupConfig, RolloutGroupConfig, parse_quantity
+
+    objects = build(K8S / "karpenter")
+    (node_class,) = [o for o in objects if o["kind"] == "EC2NodeClass"]
+    disk = parse_quantity("volumeSize", node_class["spec"]["blockDeviceMappings"][0]["ebs"]["volumeSize"])
+    chart = yaml.safe_load((K8S.parent / "charts" / "stvg" / "values.yaml").read_text())["train"]
+    per_pod = max(parse_quantity("default", q) for q in (
+        LearnerGroupConfig().ephemeral_storage, RolloutGroupConfig().ephemeral_storage,
+        chart["learner"]["ephemeralStorage"], chart["rollout"]["ephemeralStorage"]))
+    # kubelet's default hard eviction threshold keeps 10 % of the disk free; the image takes ~20 GB
+    assert 8 * per_pod + 20 * 2**30 <= 0.9 * disk
+
+
 def test_local_queue_and_priorities_are_the_ones_the_chart_and_examples_use(build):
     objects = build(K8S / "base")
     local = named(objects, "LocalQueue", "stvg")

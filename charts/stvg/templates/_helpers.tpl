@@ -201,7 +201,7 @@ spec:
       {{- if .gpus }}{{ $_ := set $amounts $v.train.gpuResource (int .gpus) }}{{ end }}
       resources:
         requests:
-          {{- toYaml $amounts | nindent 10 }}
+          {{- toYaml (merge (dict "ephemeral-storage" (toString .group.ephemeralStorage)) $amounts) | nindent 10 }}
         limits:
           {{- toYaml $amounts | nindent 10 }}
       securityContext:

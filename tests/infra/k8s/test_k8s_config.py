@@ -56,6 +56,7 @@ def test_slots_default_to_gpus_and_to_one_without_gpus():
     ("cluster.learner.max_replicas=0", "got 1 <= 1 <= 0"),
     ("cluster.learner.shm_gib=64", "cluster.learner.shm_gib=64 must be smaller than cluster.learner.memory=64Gi"),
     ("cluster.head.cpu=four", "cluster.head.cpu='four' is not a Kubernetes quantity"),
+    ("cluster.learner.ephemeral_storage=lots", "cluster.learner.ephemeral_storage='lots' is not a Kubernetes quantity"),
     ("cluster.namespace=ML_Team", "cluster.namespace='ML_Team' must be a DNS label"),
     ("cluster.image_pull_policy=Sometimes", "cluster.image_pull_policy='Sometimes' is not allowed"),
     ("cluster.priority_class=stvg-high", "cluster.priority_class needs cluster.queue"),

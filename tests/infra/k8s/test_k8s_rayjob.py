@@ -73,6 +73,15 @@ def test_groups_get_gpus_shm_and_their_own_ray_resource():
                      "rollout": {"medium": "Memory", "sizeLimit": "40Gi"}}
 
 
+def test_every_pod_requests_local_disk_for_caches_and_staging_but_is_not_limited_by_it():
+    cluster = ClusterConfig(learner=LearnerGroupConfig(ephemeral_storage="200Gi"))
+    for name, group in groups(render_rayjob("r1", "ml", cluster, "cm")).items():
+        resources = group["template"]["spec"]["containers"][0]["resources"]
+        assert resources["requests"]["ephemeral-storage"] == {"head": "16Gi", "learner": "200Gi",
+                                                              "rollout": "48Gi"}[name]
+        assert "ephemeral-storage" not in resources["limits"], name
+
+
 def test_cpu_only_groups_request_no_gpu():
     cluster = ClusterConfig(learner=LearnerGroupConfig(gpus_per_worker=0, tolerations=[]),
                             rollout=RolloutGroupConfig(gpus_per_worker=0, tolerations=[]))
