@@ -89,7 +89,7 @@ def make_optimizer(module: nn.Module, cfg: LearnerConfig) -> torch.optim.Optimiz
                              betas=(cfg.adam_beta1, cfg.adam_beta2), eps=cfg.adam_eps)
 
 
-def _enable_checkpointing(policy: nn.Module) -> None:
+def enable_checkpointing(policy: nn.Module) -> None:
     # non-reentrant checkpointing: works with ZeRO-3's parameter hooks and frozen inputs. transformers
     # 5.20 (constraints.txt, vLLM's range) names it gradient_checkpointing_enable; 5.23 renamed it.
     policy.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
@@ -144,7 +144,7 @@ class TorchEngine:
         self.cfg, self.runtime = cfg, runtime
         policy = load_policy(model_dir, runtime, torch.float32).to(runtime.device)
         if train and cfg.gradient_checkpointing:
-            _enable_checkpointing(policy)
+            enable_checkpointing(policy)
         policy.train(train)
         policy.requires_grad_(train)
         self.module = CompletionScorer(policy, temperature)
@@ -212,7 +212,7 @@ class DeepSpeedEngine:
         self._hf_ds_config = HfDeepSpeedConfig(config)
         policy = load_policy(model_dir, runtime, runtime.dtype)
         if train and cfg.gradient_checkpointing:
-            _enable_checkpointing(policy)
+            enable_checkpointing(policy)
         policy.train(train)
         policy.requires_grad_(train)
         scorer = CompletionScorer(policy, temperature)

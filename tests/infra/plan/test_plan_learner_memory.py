@@ -55,13 +55,14 @@ def _saved_bytes(config: dict, grid: tuple[int, int, int], text: int, completion
 
     from rollout.types import Completion, PromptInputs
     from trainer.learner.batch import TrainItem, collate
+    from trainer.learner.engine import enable_checkpointing
     from trainer.learner.logprobs import completion_logprobs
 
     torch.manual_seed(0)
     model = Qwen2_5_VLForConditionalGeneration._from_config(Qwen2_5_VLConfig(**config), dtype=torch.bfloat16,
                                                             attn_implementation=attention).train()
     if checkpointing:
-        model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+        enable_checkpointing(model)  # as the learner does
     t, h, w = grid
     ids = torch.cat([torch.randint(20, 900, (text,)), torch.tensor([VISION_START]),
                      torch.full((t * h * w // 4,), VIDEO_TOKEN), torch.tensor([VISION_END]),
