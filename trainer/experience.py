@@ -21,7 +21,8 @@ from trainer.learner.batch import TrainItem
 @dataclass
 class ScoredBatch:
     items: list[TrainItem]
-    """Completions to learn from (zero-variance groups removed when the filter is on)."""
+    """Completions to learn from: stale ones dropped, then zero-variance groups (when the filter is
+    on); advantages computed over the fresh completions of each group."""
     rewards: list[float]
     """Every completion's reward before filtering, in batch order (for logging and pictures)."""
     terms: list[dict[str, float]]
@@ -46,22 +47,19 @@ def make_experience(batch: RolloutBatch, samples: Sequence[GroundingSample], rew
     lengths = torch.tensor([len(c.token_ids) for c in completions], dtype=torch.float32)
     shaped = rewards + overlong_penalty(lengths, grpo.max_completion_length, grpo.overlong_buffer_len,
                                         grpo.overlong_penalty_factor)
-    group_ids = [c.group_id for c in completions]
-
-    keep = torch.ones(len(completions), dtype=torch.bool)
-    metrics: dict[str, float] = {}
+    # Staleness bound of one-step-off mode: experience from too old a policy is dropped first, so
+    # it shapes neither its group's baseline nor the zero-variance test.
+    fresh = [i for i, c in enumerate(completions) if learner_version - c.policy_version <= max_staleness]
+    metrics: dict[str, float] = {"data/samples_stale": float(len(completions) - len(fresh))}
+    group_ids = [completions[i].group_id for i in fresh]
+    keep = torch.ones(len(fresh), dtype=torch.bool)
     if grpo.filter_zero_variance:
-        keep, filter_metrics = zero_variance_mask(shaped, group_ids)
+        keep, filter_metrics = zero_variance_mask(shaped[fresh], group_ids)
         metrics.update({f"data/{k}": v for k, v in filter_metrics.items()})
-    # Staleness bound of one-step-off mode: experience from too old a policy is dropped.
-    fresh = torch.tensor([learner_version - c.policy_version <= max_staleness for c in completions])
-    metrics["data/samples_stale"] = float((~fresh).sum())
-    keep &= fresh
-
-    advantages, adv_metrics = compute_advantages(shaped, group_ids, grpo.advantage_estimator, grpo.std_eps)
-    items = [TrainItem(prompt=batch.prompts[c.prompt_index], completion=c, advantage=float(advantages[i]),
-                     reward=float(shaped[i]))
-             for i, c in enumerate(completions) if keep[i]]
+    advantages, adv_metrics = compute_advantages(shaped[fresh], group_ids, grpo.advantage_estimator, grpo.std_eps)
+    items = [TrainItem(prompt=batch.prompts[completions[i].prompt_index], completion=completions[i],
+                       advantage=float(advantages[k]), reward=float(shaped[i]))
+             for k, i in enumerate(fresh) if keep[k]]
 
     metrics.update({f"adv/{k}": v for k, v in adv_metrics.items()})
     metrics.update(_reward_metrics(results, rewards, lengths, completions))

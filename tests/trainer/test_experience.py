@@ -73,11 +73,15 @@ def test_a_runaway_completion_scores_zero_is_counted_and_trains_as_the_worst_of_
     assert len(scored.items) == 4 and scored.items[1].advantage < 0
 
 
-def test_experience_older_than_the_staleness_bound_is_dropped(client):
+def test_experience_older_than_the_staleness_bound_is_dropped_before_the_group_baseline(client):
     batch = _batch([[PERFECT, HALF, GARBAGE]], versions=[[5, 4, 3]])
     scored = make_experience(batch, [_sample("s0")], client, "vtg", GRPOConfig(group_size=3),
                              learner_version=5, max_staleness=1)
     assert [it.completion.policy_version for it in scored.items] == [5, 4]  # version 3 is 2 behind
+    # The baseline is that of the two fresh rewards 2.0 and 1.5 (mean 1.75, sample std
+    # sqrt(2 * 0.25^2 / 1) = sqrt(0.125)), not of all three (mean 7/6 would give +1.04 and +0.41 / 1.04).
+    assert [it.advantage for it in scored.items] == pytest.approx([0.25 / math.sqrt(0.125), -0.25 / math.sqrt(0.125)],
+                                                                 rel=1e-5)
     assert scored.metrics["data/samples_stale"] == 1
     assert scored.metrics["policy/staleness_mean"] == pytest.approx((0 + 1 + 2) / 3)
 
@@ -87,3 +91,16 @@ def test_a_step_whose_prompts_were_all_left_out_scores_to_nothing():
     scored = make_experience(RolloutBatch(prompts=[], completions=[]), [], build_reward_client(RewardClientConfig()),
                              "vtg", GRPOConfig(), learner_version=0, max_staleness=1)
     assert (scored.items, scored.rewards, scored.metrics) == ([], [], {})
+
+
+def test_a_group_left_with_equal_rewards_after_the_stale_drop_is_filtered(client):
+    # fresh rewards 2.0 and 2.0 (the stale 0.0 would have made the group look informative)
+    batch = _batch([[PERFECT, PERFECT, GARBAGE], [PERFECT, HALF, HALF]], versions=[[5, 5, 3], [5, 5, 5]])
+    scored = make_experience(batch, [_sample("s0"), _sample("s1")], client, "vtg", GRPOConfig(group_size=3),
+                             learner_version=5, max_staleness=1)
+    assert [it.prompt.sample_id for it in scored.items] == ["s1", "s1", "s1"]
+    assert scored.metrics["data/groups_zero_variance"] == 1 and scored.metrics["data/samples_stale"] == 1
+    # s1: rewards 2, 1.5, 1.5: mean 5/3, deviations 1/3, -1/6, -1/6, sample std sqrt((1/9 + 2/36) / 2) = sqrt(1/12)
+    std = math.sqrt(1 / 12)
+    assert [it.advantage for it in scored.items] == pytest.approx([(1 / 3) / std, (-1 / 6) / std, (-1 / 6) / std],
+                                                                 rel=1e-5)
