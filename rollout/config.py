@@ -39,11 +39,19 @@ class RolloutConfig:
     prompts_per_request: int = 1
     """Prompts sent to a worker in one call: 1 balances best on CPU; larger batches suit vLLM."""
     max_worker_restarts: int = 3
-    """How many dead rollout actors the pool replaces over its life before giving up."""
+    """How many dead or hung rollout actors the pool replaces over its life before giving up."""
+    worker_timeout_s: float = 600.0
+    """Longest a rollout actor may go without finishing anything it was asked (a generate request,
+    a weight load, one weight bucket, starting up); past it the actor counts as hung and is killed
+    and replaced. Also the bound of every wait of the collective weight sync."""
     weight_sync: str = "auto"
-    """How `pool.update_weights` ships weights: `object_store` (ray.put once, every worker loads
-    it), `collective` (torch process group broadcast from the learner: NCCL on GPU, gloo on CPU),
-    or `auto` (collective when CUDA is available, else object_store)."""
+    """How weights reach the workers: `object_store` (each bucket ray.put once, every worker loads
+    them), `collective` (a torch process group from learner rank 0, built once and reused: NCCL on
+    GPU, gloo on CPU), or `auto` (collective when CUDA is available, else object_store)."""
+    weight_bucket_mb: int = 1024
+    """Weights travel in buckets of at most this many MiB (a larger tensor alone): the learner
+    gathers one bucket of its ZeRO-3 shards at a time, so the sender's peak extra memory is about
+    one bucket, not the model."""
     dtype: str = "auto"
     """Engine weights dtype: auto (bfloat16 on CUDA, float32 on CPU), float32, bfloat16, float16."""
     gpu_memory_utilization: float = 0.6
@@ -86,6 +94,8 @@ class RolloutConfig:
         check_range("rollout.max_inflight", self.max_inflight, 1)
         check_range("rollout.prompts_per_request", self.prompts_per_request, 1)
         check_range("rollout.max_worker_restarts", self.max_worker_restarts, 0)
+        check_range("rollout.worker_timeout_s", self.worker_timeout_s, 0, low_open=True)
+        check_range("rollout.weight_bucket_mb", self.weight_bucket_mb, 1)
         check_range("rollout.gpu_memory_utilization", self.gpu_memory_utilization, 0, 1, low_open=True)
         check_range("rollout.video_cache_bytes", self.video_cache_bytes, 0, low_open=True)
         check_range("rollout.fps", self.fps, 0, low_open=True)
@@ -103,3 +113,7 @@ class RolloutConfig:
         from rollout.models import FAMILY_NAMES
 
         check_choice("rollout.model_family", self.model_family, FAMILY_NAMES)
+
+    @property
+    def weight_bucket_bytes(self) -> int:
+        return self.weight_bucket_mb * 1024**2

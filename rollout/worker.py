@@ -21,7 +21,7 @@ from rollout.models.source import ModelSource, as_model_source
 from rollout.prompting import PromptOptions, PromptSettings, build_prompt_inputs
 from rollout.types import Completion, PromptInputs
 from rollout.video_cache import VideoCache
-from rollout.weight_sync import CollectiveSource, receive, unpack_state
+from rollout.weight_sync import CollectiveBucket, WeightGroup, receive_bucket, unpack_bucket
 
 
 @dataclass
@@ -68,6 +68,8 @@ class RolloutWorker:
         self.videos = VideoCache(config.video_cache_dir, config.video_cache_bytes)
         self._tokens = 0
         self._generate_seconds = 0.0
+        self._weight_group: Optional[WeightGroup] = None  # this worker's end of the pool's collective group
+        self._groups_joined = 0
 
     def generate(self, requests: list[PromptRequest], n: int, sampling: SamplingConfig) -> list[PromptResult]:
         """n completions for each request. A request whose video cannot be used (VideoError) comes
@@ -103,30 +105,47 @@ class RolloutWorker:
         self._generate_seconds += done - built
         return results
 
-    def update_weights(self, weights: Any, version: int) -> int:
-        """Load new weights and take `version`. `weights`: a packed state (object-store path; Ray
-        resolves the ObjectRef before this runs), a CollectiveSource (join that broadcast), or any
-        iterable of (name, tensor). Returns the version now held."""
-        if isinstance(weights, CollectiveSource):
-            device = getattr(self.engine, "device", "cpu")
-            stream = receive(weights, device="cuda" if weights.backend == "nccl" else device)
-            try:
-                self.engine.load_weights(stream, version)
-            finally:
-                for _ in stream:  # drain: the other ranks must not be left waiting on us
-                    pass
-        elif isinstance(weights, dict):
-            self.engine.load_weights(unpack_state(weights), version)
-        else:
-            self.engine.load_weights(weights, version)
+    def update_weights(self, weights: Any, version: Optional[int]) -> int:
+        """Load weights; then take `version`, or keep the current one when `version` is None (more
+        buckets of the same update follow). Returns the version now held. `weights`:
+        - a list of object-store buckets (ObjectRefs of rollout.weight_sync.pack_bucket dicts),
+          fetched one at a time; an empty list with a version commits an update;
+        - a CollectiveBucket: receive that bucket over the pool's process group (joined on first use,
+          reused until the pool sends another group);
+        - any iterable of (name, tensor) pairs (in-process use).
+        """
+        if isinstance(weights, CollectiveBucket):
+            group = self._group_for(weights)
+            device = "cuda" if weights.group.backend == "nccl" else getattr(self.engine, "device", "cpu")
+            weights = receive_bucket(group, weights.metadata, device)
+        elif isinstance(weights, list) and weights and not isinstance(weights[0], tuple):
+            import ray
+
+            for ref in weights:  # one bucket in memory at a time
+                self.engine.load_weights(unpack_bucket(ray.get(ref)), self.engine.policy_version)
+            weights = []
+        self.engine.load_weights(weights, self.engine.policy_version if version is None else version)
         return self.engine.policy_version
 
+    def _group_for(self, bucket: CollectiveBucket) -> WeightGroup:
+        """The pool's current group: reused across updates, replaced when the pool sends a new one."""
+        if self._weight_group is None or self._weight_group.spec.group_id != bucket.group.group_id:
+            if self._weight_group is not None:
+                self._weight_group.close()
+                self._weight_group = None
+            self._weight_group = WeightGroup.join(bucket.group)
+            self._groups_joined += 1
+        return self._weight_group
+
     def stats(self) -> dict[str, float]:
-        """Completion tokens generated so far, seconds spent generating, their ratio, policy version."""
+        """Completion tokens generated so far, seconds spent generating, their ratio, policy version,
+        weight-sync groups joined (1 while the pool reuses its group), process id. Also the pool's
+        readiness probe: it answers once the engine is loaded and earlier calls are done."""
         seconds = self._generate_seconds
         return {"tokens": float(self._tokens), "generate_seconds": seconds,
                 "tokens_per_second": self._tokens / seconds if seconds > 0 else 0.0,
-                "policy_version": float(self.engine.policy_version), "video_downloads": float(self.videos.downloads)}
+                "policy_version": float(self.engine.policy_version), "video_downloads": float(self.videos.downloads),
+                "weight_groups_joined": float(self._groups_joined), "pid": float(os.getpid())}
 
 
 def _quiet_transformers() -> None:

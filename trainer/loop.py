@@ -18,6 +18,7 @@ import dataclasses
 import logging
 import time
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any, Optional
 
@@ -26,6 +27,7 @@ import torch
 from infra.config import to_dict
 from rewards.client import build_reward_client
 from rollout.engines import SamplingConfig
+from rollout.pool import push_weights
 from trainer.bad_videos import BadVideoLog
 from trainer.checkpointing import TrainState, open_checkpoint_uri, restore_checkpoint, save_checkpoint
 from trainer.config import RunConfig
@@ -92,7 +94,7 @@ def grpo_loop(job: Job) -> None:
             curriculum=job.curriculum, sampling=SamplingConfig(cfg.rollout.temperature, cfg.rollout.top_p, cfg.rollout.max_new_tokens),
             skip_bad_videos=cfg.data.on_bad_video == "skip")
     if state.step > 0:  # the rollout workers must generate with the restored weights
-        sync_weights(learner, job.pool if lead else None, state.policy_version)
+        sync_weights(learner, job.pool if lead else None, state.policy_version, cfg.rollout.weight_bucket_bytes)
 
     for step in range(state.step, cfg.total_steps):
         timer, metrics = StepTimer(), {}
@@ -112,7 +114,7 @@ def grpo_loop(job: Job) -> None:
             state = dataclasses.replace(state, step=step + 1, policy_version=state.policy_version + 1,
                                         prompts_consumed=(step + 1) * cfg.prompts_per_step)
             with timer("sync"):
-                sync_weights(learner, job.pool if lead else None, state.policy_version)
+                sync_weights(learner, job.pool if lead else None, state.policy_version, cfg.rollout.weight_bucket_bytes)
         if lead:
             metrics.update(timer.seconds)
             if due(state.step, cfg.eval.every_n_steps, cfg.total_steps, cfg.eval.at_end):
@@ -155,13 +157,12 @@ def resume_state(learner, store, staging: Path, job: Job) -> TrainState:
     return dataclasses.replace(restore_checkpoint(learner, store, ref, staging), mlflow_run_id=job.run_id)
 
 
-def sync_weights(learner, pool, version: int) -> None:
-    """Every rank takes part in the gather; rank 0 streams the tensors into the pool."""
-    weights = learner.export_weights()
-    if pool is not None:
-        pool.update_weights(weights, version)
-    for _ in weights:  # non-zero ranks (and whatever the pool left) drain the collective gathers
-        pass
+def sync_weights(learner, pool, version: int, bucket_bytes: int) -> None:
+    """Every rank gathers the weights one bucket at a time; rank 0 streams each bucket into the pool.
+    When a rollout worker was lost part-way (the pool replaced it), rank 0 says so and every rank
+    gathers again for a second push."""
+    push_weights(partial(pool.begin_update, version) if pool is not None else None,
+                 lambda: learner.export_weights(bucket_bytes), again=learner.any_rank)
 
 
 def evaluate_heldout(job: Job, cfg: RunConfig, bad_videos: BadVideoLog) -> Optional[EvalResult]:

@@ -143,7 +143,8 @@ def sft_loop(job: Job) -> None:
         evaluate = bool(job.heldout) and due(state.step, cfg.eval.every_n_steps, cfg.total_steps, cfg.eval.at_end)
         if evaluate:  # the rollout pool answers the held-out prompts: it needs these weights first
             with timer("sync"):
-                sync_weights(learner, job.pool if lead else None, state.policy_version)
+                sync_weights(learner, job.pool if lead else None, state.policy_version,
+                             cfg.rollout.weight_bucket_bytes)
         if lead:
             if evaluate:
                 with timer("eval"):

@@ -90,7 +90,7 @@ def test_weight_update_moves_logprobs_to_the_new_weights(pool, samples, learner_
     old = [p.detach().clone() for p in learner_model.parameters()]
     version = pool.policy_version + 1
     _perturbed(learner_model, seed=version)
-    pool.update_weights(learner_model.named_parameters(), version)
+    pool.update_weights(learner_model.named_parameters, version)
     batch = pool.generate(samples[:2], N, SamplingConfig(max_new_tokens=12, seed=1))
     assert all(c.policy_version == version for c in batch.completions)
     new_state = [p.detach().clone() for p in learner_model.parameters()]
@@ -146,7 +146,7 @@ def test_collective_weight_sync_and_prompt_errors_through_the_pool(ray_local, ti
     pool = RolloutPool(tiny_model, _config(num_workers=1, weight_sync="collective", max_prompt_tokens=360))
     try:
         model = _perturbed(reference.load_model(tiny_model), seed=11)
-        pool.update_weights(model.named_parameters(), 5)  # gloo broadcast from this process (rank 0)
+        pool.update_weights(model.named_parameters, 5)  # gloo broadcast from this process (rank 0)
         batch = pool.generate(samples[:2], 2, SamplingConfig(max_new_tokens=10, seed=2))
         assert all(c.policy_version == 5 for c in batch.completions)
         for c in batch.completions:

@@ -10,7 +10,7 @@ import torch
 
 from rollout.config import RolloutConfig
 from rollout.engines import SamplingConfig
-from rollout.weight_sync import pack_state, unpack_state
+from rollout.weight_sync import pack_bucket, unpack_bucket
 from rollout.worker import PromptRequest, RolloutWorker
 
 
@@ -35,7 +35,7 @@ def test_worker_reads_s3_videos_once_and_stamps_its_policy_version(s3_endpoint, 
     assert torch.equal(local.prompt.pixel_values_videos, first[0].prompt.pixel_values_videos)
 
     state = {k: v + 0.01 for k, v in worker.engine.model.state_dict().items()}
-    assert worker.update_weights(pack_state(state.items()), 4) == 4
+    assert worker.update_weights(list(state.items()), 4) == 4
     again = worker.generate([PromptRequest(remote, "g3", 0)], 2, sampling)[0]
     assert all(c.policy_version == 4 for c in again.completions)
     assert worker.stats()["video_downloads"] == 1
@@ -46,9 +46,9 @@ def test_packed_state_round_trips_float32_and_bfloat16_bit_exactly():
     generator = torch.Generator().manual_seed(0)
     state = {"a": torch.randn(3, 4, generator=generator), "b": torch.randn(5, generator=generator).bfloat16(),
              "c": torch.arange(6, dtype=torch.int64).reshape(2, 3)}
-    packed = pack_state(state.items())
+    packed = pack_bucket(state.items())
     assert all(isinstance(array, np.ndarray) for _, array in packed.values())
-    restored = dict(unpack_state(packed))
+    restored = dict(unpack_bucket(packed))
     for name, tensor in state.items():
         assert restored[name].dtype == tensor.dtype
         assert torch.equal(restored[name], tensor)

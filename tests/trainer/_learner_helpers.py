@@ -96,17 +96,17 @@ def zero3_worker_loop(config: dict) -> None:
     with deepspeed.zero.GatheredParameters([p for _, p in params]):
         gathered = {name: p.detach().clone() for name, p in params}
     record["gathered"] = gathered if rank == 0 else None
-    record["before"] = dict(learner.export_weights())
+    record["before"] = learner.exported_state()
     record["metrics"] = learner.step(share)
-    record["after"] = dict(learner.export_weights())
+    record["after"] = learner.exported_state()
     learner.save_hf(out / "hf")
     learner.save(out / "ckpt", {"step": 1})
     record["metrics_second"] = learner.step(share)
-    record["second"] = dict(learner.export_weights())
+    record["second"] = learner.exported_state()
     record["client_state"] = learner.load(out / "ckpt")
-    record["reloaded"] = dict(learner.export_weights())
+    record["reloaded"] = learner.exported_state()
     learner.step(share)
-    record["replayed"] = dict(learner.export_weights())
+    record["replayed"] = learner.exported_state()
     if rank == 0:
         torch.save(record, out / "results.pt")
     ray.train.report({"rank": rank})

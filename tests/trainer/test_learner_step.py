@@ -13,7 +13,7 @@ from trainer.learner.learner import Learner
 
 
 def _params(learner) -> dict[str, torch.Tensor]:
-    return {name: t.clone() for name, t in learner.export_weights()}
+    return learner.exported_state()
 
 
 def _step(tiny_model, items, learner_kw=None, grpo_kw=None):

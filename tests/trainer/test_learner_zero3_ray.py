@@ -46,7 +46,7 @@ def plain_step(tiny_model):
     """The same 7 items in ONE micro-batch on ONE rank without ZeRO."""
     learner = Learner(tiny_model, learner_config(zero_stage=0, micro_batch_size=7), grpo_config(kl_coef=0.05))
     metrics = learner.step(make_items(tiny_model))
-    return metrics, {name: t.clone() for name, t in learner.export_weights()}
+    return metrics, learner.exported_state()
 
 
 def test_two_zero3_ranks_step_like_one_plain_rank(zero3_run, plain_step):

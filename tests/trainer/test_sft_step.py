@@ -18,7 +18,7 @@ def _learner(tiny_model, **overrides) -> Learner:
 
 
 def _params(learner) -> dict[str, torch.Tensor]:
-    return {name: t.clone() for name, t in learner.export_weights()}
+    return learner.exported_state()
 
 
 def _hf_cross_entropy(model_dir, items) -> float:

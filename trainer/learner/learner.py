@@ -14,6 +14,7 @@ from typing import Iterator, Optional, Sequence
 import torch
 
 from infra.errors import ConfigError
+from rollout.weight_sync import Bucket, buckets
 from trainer.grpo import GRPOConfig, LossNorm, aggregate, compute_advantages, kl_estimate, kl_reward_penalty, policy_loss
 from trainer.learner.batch import MicroBatch, TrainItem, collate
 from trainer.learner.config import LearnerConfig
@@ -151,21 +152,24 @@ class Learner:
         return out
 
     # ------------------------------------------------------------------ weights out
-    def export_weights(self) -> Iterator[tuple[str, torch.Tensor]]:
-        """(HF state_dict key, full tensor) one parameter at a time; yields on rank 0 only.
+    def export_weights(self, bucket_bytes: int = 0) -> Iterator[Bucket]:
+        """Buckets of (HF state_dict key, full tensor), each at most `bucket_bytes` (a larger tensor
+        alone; 0: one tensor per bucket); yields on rank 0 only.
 
         EVERY rank must iterate this generator to the end (the gathers are collective); only rank 0
-        receives items. Each tensor is a fresh copy on the learner device, owned by the consumer;
-        at most one gathered parameter is alive at a time besides what the consumer keeps.
+        receives buckets. A bucket's tensors are the gathered parameters themselves, valid until the
+        next bucket is asked for: copy what you keep. Only one bucket is gathered at a time.
         """
         policy = self.policy.module.policy
-        for name, tensor in hf_state_names(policy):
-            with self.policy.gathered([tensor] if isinstance(tensor, torch.nn.Parameter) else []):
+        for bucket in buckets(hf_state_names(policy), bucket_bytes):
+            params = [t for _, t in bucket if isinstance(t, torch.nn.Parameter)]
+            with self.policy.gathered(params):
                 if self.rank == 0:
-                    copy = tensor.detach().clone()
-            if self.rank == 0:
-                yield name, copy
-                del copy
+                    yield [(name, tensor.detach()) for name, tensor in bucket]
+
+    def exported_state(self) -> dict[str, torch.Tensor]:
+        """All weights as one CPU state dict on rank 0 (a full copy; empty elsewhere). All ranks call it."""
+        return {name: tensor.to("cpu", copy=True) for bucket in self.export_weights() for name, tensor in bucket}
 
     def save_hf(self, directory: str | Path) -> None:
         """A consolidated Hugging Face checkpoint (weights, config, processor files) written by rank 0.
@@ -173,7 +177,7 @@ class Learner:
         All ranks must call it. Rank 0 holds one full CPU copy of the weights while writing.
         """
         directory = Path(directory)
-        state = {name: tensor.cpu() for name, tensor in self.export_weights()}
+        state = self.exported_state()
         if self.rank == 0:
             directory.mkdir(parents=True, exist_ok=True)
             self.policy.module.policy.save_pretrained(directory, state_dict=state)
@@ -194,6 +198,10 @@ class Learner:
         state = self.policy.load(Path(directory))
         self._barrier()
         return state
+
+    def any_rank(self, flag: bool) -> bool:
+        """True on every rank when `flag` is true on any (e.g. rank 0's verdict that a push failed)."""
+        return bool(all_reduce_max(int(flag), self.runtime.device))
 
     def _barrier(self) -> None:
         if self.world_size > 1:
