@@ -169,6 +169,11 @@ class RunConfig:
             raise ConfigError(
                 f"grpo.temperature={self.grpo.temperature} must equal rollout.temperature="
                 f"{self.rollout.temperature}: the learner must score the distribution that was sampled")
+        if self.learner.old_logprobs == "rollout" and self.rollout.top_p < 1.0:
+            raise ConfigError(
+                f"learner.old_logprobs=rollout needs rollout.top_p=1 (got {self.rollout.top_p}): the engine's "
+                f"log-probs are then renormalised over the nucleus, which the learner cannot reproduce; "
+                f"use learner.old_logprobs=recompute")
         if self.mode == "async" and self.max_staleness < 1:
             raise ConfigError("mode=async needs max_staleness >= 1")
         if self.curriculum.enabled and not self.curation.enabled:

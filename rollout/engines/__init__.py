@@ -1,11 +1,13 @@
 """Generation engines: one interface, a Hugging Face implementation (CPU/GPU) and a vLLM one (GPU).
 
-Log-prob convention (both engines): `GeneratedSequence.logprobs[j]` is log p_theta(token_j | prompt,
-tokens_<j) under the model's RAW distribution: softmax of the logits at temperature 1, over the
-full vocabulary, before top-p, temperature or token blocking. That is exactly what the learner
-computes from the same ids and pixels, so a policy that has not changed gives a ratio of 1. The
-distribution that actually sampled the token differs from it when temperature != 1 or top_p < 1
-(and by the blocked vision tokens' mass); account for that in any importance-sampling correction.
+Log-prob convention (both engines): `GeneratedSequence.logprobs[j]` is log p(token_j | prompt,
+tokens_<j) under the distribution that was sampled: softmax(logits / temperature) (temperature 1
+for greedy decoding). The learner divides its logits by the same temperature (grpo.temperature =
+rollout.temperature), so for unchanged weights the ratio is 1 and `learner.old_logprobs=rollout`
+works at any temperature. Not reproduced by the learner, hence kept out of the ratio: top_p < 1
+(the run config refuses it with rollout log-probs) and the blocked vision tokens' mass (the HF
+engine normalises over the whole vocabulary like the learner; vLLM's processed log-probs over the
+allowed tokens, a difference of log(1 - p_blocked), negligible once the model avoids them).
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ class GeneratedSequence:
     text: str
     """Decoded completion, special tokens dropped."""
     logprobs: list[float]
-    """Raw-distribution log-prob of each token (see the module docstring)."""
+    """Log-prob of each token under the sampled (tempered) distribution (see the module docstring)."""
     finish_reason: str
     """'stop' (a stop token was generated) or 'length' (max_new_tokens reached)."""
     extra: dict[str, Any] = field(default_factory=dict)

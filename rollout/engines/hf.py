@@ -3,7 +3,8 @@
 SDPA attention on CPU; flash_attention_2 when flash-attn and CUDA are present (GPU: not verified on
 these machines). One `generate` call per prompt with num_return_sequences=n, so the vision tower runs
 once per prompt and no padding enters the batch (log-probs then match an unpadded forward pass).
-Per-token log-probs come from the raw logits (`output_logits=True`), see rollout.engines. On a
+Per-token log-probs come from the raw logits (`output_logits=True`) divided by the sampling
+temperature, over the whole vocabulary, see rollout.engines. On a
 large vocabulary this keeps [n, steps, vocab] logits until generation ends; use vLLM on GPUs.
 """
 
@@ -68,8 +69,10 @@ class HFEngine:
                 output_logits=True,
             )
         tokens = out.sequences[:, prompt_len:]
-        logits = torch.stack(out.logits, dim=1)[:, : tokens.shape[1]]
-        logprobs = torch.log_softmax(logits.float(), dim=-1).gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
+        logits = torch.stack(out.logits, dim=1)[:, : tokens.shape[1]].float()
+        if not greedy:  # the sampled distribution, as the learner scores it (logits / temperature)
+            logits = logits / sampling.temperature
+        logprobs = torch.log_softmax(logits, dim=-1).gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
         stop = set(self.stop)
         results = []
         for row_tokens, row_logprobs in zip(tokens.tolist(), logprobs.tolist()):

@@ -17,8 +17,9 @@ What it does:
   fixes the frame rate, hence second_per_grid_ts. After generation the expanded prompt ids vLLM used
   are compared with our PromptInputs.input_ids; any difference raises, since the learner would then
   score a different prompt.
-- Log-probs: `logprobs=0` (the sampled token's) with `logprobs_mode="raw_logprobs"`: the raw model
-  distribution, same convention as the HF engine. Vision tokens are excluded with allowed_token_ids.
+- Log-probs: `logprobs=0` (the sampled token's) with `logprobs_mode="processed_logprobs"`: of the
+  distribution sampled from (temperature applied), the convention of rollout.engines. Vision tokens
+  are excluded with allowed_token_ids.
 - Greedy decoding asks vLLM for one sequence (it refuses n > 1 at temperature 0) and repeats it n
   times, as the HF engine returns n identical greedy sequences.
 """
@@ -54,7 +55,7 @@ class VLLMEngine:
             max_model_len=max_model_len,
             limit_mm_per_prompt={"image": 0, "video": 1},
             enable_prefix_caching=False,
-            logprobs_mode="raw_logprobs",
+            logprobs_mode="processed_logprobs",  # of the sampled (tempered) distribution
             worker_extension_cls=WORKER_EXTENSION,
         )
         self.video_token_id = int(processor.video_token_id)

@@ -87,9 +87,10 @@ def bucket(s3_endpoint) -> str:
     return name
 
 
-def _reference_logprobs(model, prompt, token_ids) -> list[float]:
-    """Log-probs of `token_ids` after `prompt`, by one plain forward pass built here by hand from the
-    PromptInputs fields (independent of the engines and of ModelFamily.model_inputs)."""
+def _reference_logprobs(model, prompt, token_ids, temperature: float = 1.0) -> list[float]:
+    """Log-probs of `token_ids` after `prompt` under softmax(logits / temperature), by one plain
+    forward pass built here by hand from the PromptInputs fields (independent of the engines and of
+    ModelFamily.model_inputs)."""
     import torch
 
     ids = torch.cat([prompt.input_ids, torch.tensor(token_ids, dtype=torch.long)]).unsqueeze(0)
@@ -101,7 +102,7 @@ def _reference_logprobs(model, prompt, token_ids) -> list[float]:
                        pixel_values_videos=prompt.pixel_values_videos, video_grid_thw=prompt.video_grid_thw,
                        second_per_grid_ts=torch.tensor([prompt.second_per_grid_ts])).logits[0]
     start = prompt.input_ids.numel() - 1
-    steps = logits[start:start + len(token_ids)].double()
+    steps = logits[start:start + len(token_ids)].double() / temperature
     # log-softmax written out: logit - logsumexp
     picked = steps[torch.arange(len(token_ids)), torch.tensor(token_ids)]
     return (picked - torch.logsumexp(steps, dim=-1)).tolist()

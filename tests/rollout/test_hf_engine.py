@@ -32,11 +32,16 @@ def test_g_completions_per_prompt_with_logprobs_of_a_separate_forward_pass(engin
     assert len({tuple(s.token_ids) for s in out[0]}) == 4
 
 
-def test_logprobs_are_raw_even_at_low_temperature_and_top_p(engine, prompt, tiny_model, reference):
+def test_logprobs_are_of_the_tempered_distribution_over_the_whole_vocabulary(engine, prompt, tiny_model, reference):
+    """At temperature 0.3 the log-probs are log softmax(logits / 0.3), what the learner computes at
+    grpo.temperature 0.3; top_p's renormalisation over the nucleus is not in them."""
     out = engine.generate([prompt], 2, SamplingConfig(temperature=0.3, top_p=0.5, max_new_tokens=8, seed=1))
     model = reference.load_model(tiny_model)
     for seq in out[0]:
-        np.testing.assert_allclose(seq.logprobs, reference.logprobs(model, prompt, seq.token_ids), atol=1e-4)
+        np.testing.assert_allclose(seq.logprobs, reference.logprobs(model, prompt, seq.token_ids, 0.3), atol=1e-4)
+        assert np.abs(np.array(seq.logprobs) - reference.logprobs(model, prompt, seq.token_ids)).max() > 1e-2
+    greedy = engine.generate([prompt], 1, SamplingConfig(temperature=0.0, max_new_tokens=8))[0][0]
+    np.testing.assert_allclose(greedy.logprobs, reference.logprobs(model, prompt, greedy.token_ids), atol=1e-4)
 
 
 def test_same_seed_gives_same_completions_and_another_seed_differs(engine, prompt):

@@ -57,6 +57,12 @@ def make_items(model_dir, rollout_logprob: float = -2.0) -> list[TrainItem]:
     return items
 
 
+def ppo_order(items: list) -> list:
+    """The 7 items in the order one rank must see them to get the mini-batches two ranks make with
+    PPO_CONFIG: rank shares a2 a3 a4 a5 | b6 b7 b8 pad, each split in 4 -> {a2 b6} {a3 b7} {a4 b8} {a5}."""
+    return [items[i] for i in (0, 4, 1, 5, 2, 6, 3)]
+
+
 def learner_config(**overrides) -> LearnerConfig:
     """Settings that make ZeRO-3 and plain runs comparable to ~1e-6: Adam's eps large enough that
     near-zero gradient entries cannot flip the sign of their update."""
@@ -69,6 +75,10 @@ def grpo_config(**overrides) -> GRPOConfig:
     base = dict(kl_coef=0.0, max_completion_length=16)
     base.update(overrides)
     return GRPOConfig(**base)
+
+
+# mini-batches of 1 prompt x 2 completions: ceil(7 / 2) = 4 of them; small clip so that it acts
+PPO_CONFIG = grpo_config(group_size=2, ppo_mini_batch_size=1, ppo_epochs=2, clip_ratio_low=0.05, clip_ratio_high=0.05)
 
 
 def zero3_worker_loop(config: dict) -> None:
@@ -107,20 +117,26 @@ def zero3_worker_loop(config: dict) -> None:
     record["reloaded"] = learner.exported_state()
     learner.step(share)
     record["replayed"] = learner.exported_state()
+    del learner  # a fresh learner for PPO: 4 mini-batches x 2 epochs, each rank splitting its own share
+    ppo = Learner(config["model_dir"], learner_config(zero_stage=3, micro_batch_size=1), PPO_CONFIG)
+    record["ppo_metrics"] = ppo.step(share)
+    record["ppo"] = ppo.exported_state()
     if rank == 0:
         torch.save(record, out / "results.pt")
     ray.train.report({"rank": rank})
 
 
-def hf_reference_logprobs(model, item, temperature=1.0) -> torch.Tensor:
-    """One unpadded row through the stock HF forward (full logits), log-softmax written out."""
+def hf_reference_logprobs(model, item, temperature=1.0, grad=False) -> torch.Tensor:
+    """One unpadded row through the stock HF forward (full logits), log-softmax written out; in
+    float64 without gradient, or (grad=True) in float32 with it."""
     prompt, tokens = item.prompt, item.completion.token_ids
     ids = torch.cat([prompt.input_ids, torch.tensor(tokens)]).unsqueeze(0)
     types = torch.zeros_like(ids, dtype=torch.int32)
     types[0, : prompt.input_ids.numel()] = (prompt.input_ids == model.config.video_token_id).int() * 2
-    with torch.no_grad():
+    with torch.set_grad_enabled(grad):
         logits = model(input_ids=ids, attention_mask=torch.ones_like(ids), mm_token_type_ids=types,
                        pixel_values_videos=prompt.pixel_values_videos, video_grid_thw=prompt.video_grid_thw,
-                       second_per_grid_ts=torch.tensor([prompt.second_per_grid_ts])).logits[0].double()
-    steps = logits[prompt.input_ids.numel() - 1: prompt.input_ids.numel() - 1 + len(tokens)] / temperature
-    return steps[torch.arange(len(tokens)), torch.tensor(tokens)] - torch.logsumexp(steps, dim=-1)
+                       second_per_grid_ts=torch.tensor([prompt.second_per_grid_ts])).logits[0]
+        logits = logits.float() if grad else logits.double()
+        steps = logits[prompt.input_ids.numel() - 1: prompt.input_ids.numel() - 1 + len(tokens)] / temperature
+        return steps[torch.arange(len(tokens)), torch.tensor(tokens)] - torch.logsumexp(steps, dim=-1)

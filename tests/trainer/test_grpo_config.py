@@ -23,6 +23,8 @@ def test_kl_coef_zero_means_no_reference_model():
     ({"clip_ratio_low": 1.0}, "grpo.clip_ratio_low"),
     ({"group_size": 0}, "grpo.group_size"),
     ({"overlong_buffer_len": 1024}, "grpo.overlong_buffer_len"),
+    ({"ppo_epochs": 0}, "grpo.ppo_epochs"),
+    ({"ppo_mini_batch_size": -1}, "grpo.ppo_mini_batch_size"),
 ])
 def test_bad_values_name_the_key(kwargs, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):

@@ -109,11 +109,6 @@ def test_no_items_anywhere_skips_the_step(tiny_model):
     assert learner.step([])["skipped"] == 1.0
 
 
-def test_rollout_logprobs_with_a_temperature_are_refused(tiny_model):
-    with pytest.raises(ConfigError, match="old_logprobs=rollout"):
-        Learner(tiny_model, learner_config(old_logprobs="rollout"), grpo_config(temperature=0.7))
-
-
 def test_advantages_used_match_the_helper_table(items):
     assert [it.advantage for it in items] == list(ADVANTAGES)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from _learner_helpers import grpo_config, learner_config, make_items, zero3_worker_loop
+from _learner_helpers import PPO_CONFIG, grpo_config, learner_config, make_items, ppo_order, zero3_worker_loop
 from trainer.learner.learner import Learner
 from trainer.learner.ray_train import make_trainer
 
@@ -60,6 +60,21 @@ def test_two_zero3_ranks_step_like_one_plain_rank(zero3_run, plain_step):
     for key in ("loss", "pg_loss", "tokens", "sequences", "clip_frac_high", "entropy"):
         assert record["metrics"][key] == pytest.approx(plain_metrics[key], rel=1e-5, abs=1e-7), key
     assert record["metrics"]["grad_norm"] == pytest.approx(plain_metrics["grad_norm"], rel=1e-5)
+
+
+def test_ppo_mini_batches_over_two_zero3_ranks_step_like_one_plain_rank(zero3_run, tiny_model):
+    """Each rank splits its share into the same number of mini-batches; mini-batch j is the union of
+    the ranks' j-th parts, normalised by its global token count, so one plain rank given the items
+    in that order (ppo_order) takes the same 8 optimizer steps."""
+    record, _ = zero3_run
+    plain = Learner(tiny_model, learner_config(zero_stage=0, micro_batch_size=2), PPO_CONFIG)
+    metrics = plain.step(ppo_order(make_items(tiny_model)))
+    assert record["ppo_metrics"]["optimizer_steps"] == metrics["optimizer_steps"] == 8
+    assert metrics["clip_frac_high"] + metrics["clip_frac_low"] > 0  # the later updates were clipped
+    for key in ("loss", "clip_frac_high", "clip_frac_low", "approx_kl_old", "tokens"):
+        assert record["ppo_metrics"][key] == pytest.approx(metrics[key], rel=1e-4, abs=1e-6), key
+    for name, expected in plain.exported_state().items():
+        torch.testing.assert_close(record["ppo"][name], expected, atol=2e-5, rtol=0, msg=name)
 
 
 def test_experience_is_split_into_equal_shares_with_a_padding_copy(zero3_run):

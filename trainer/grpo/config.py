@@ -37,11 +37,20 @@ class GRPOConfig:
     """Ratio clipped below at 1 - clip_ratio_low (PPO epsilon)."""
     clip_ratio_high: float = 0.2
     """Ratio clipped above at 1 + clip_ratio_high. 0.2 reproduces the papers' frameworks (verl, TRL
-    0.15); DAPO's clip-higher uses 0.28. With one optimizer step per batch and recomputed old
-    log-probs the ratio is exactly 1 and clipping is inert, so this only bites with stale rollouts."""
+    0.15); DAPO's clip-higher uses 0.28. The ratio leaves 1 after the first optimizer step of a
+    step (ppo_mini_batch_size, ppo_epochs) or with rollout log-probs of a stale policy; with one
+    update per step and recomputed old log-probs it is exactly 1 and clipping is inert."""
     clip_ratio_c: Optional[float] = None
     """Dual-clip bound (> 1, verl uses 3): for negative advantages the loss is capped at -A * c.
     None disables dual clipping."""
+    ppo_mini_batch_size: int = 0
+    """Prompts per mini-batch (verl's unit): the step's completions are split into
+    ceil(completions / (ppo_mini_batch_size x group_size)) mini-batches, one optimizer step each.
+    0: the whole step is one mini-batch."""
+    ppo_epochs: int = 1
+    """Passes over the step's mini-batches (verl's ppo_epochs, TRL's num_iterations). pi_old stays
+    the policy from before the first update, so every update after the first is off-policy and
+    the clip terms act."""
     loss_agg: str = "token-mean"
     """How per-token losses become one number: token-mean (sum / all completion tokens of the step,
     verl's default and DAPO's choice), seq-mean-token-mean (mean over sequences of each sequence's
@@ -83,6 +92,8 @@ class GRPOConfig:
         check_range("grpo.clip_ratio_high", self.clip_ratio_high, low=0.0, low_open=True)
         if self.clip_ratio_c is not None:
             check_range("grpo.clip_ratio_c", self.clip_ratio_c, low=1.0, low_open=True)
+        check_range("grpo.ppo_mini_batch_size", self.ppo_mini_batch_size, low=0)
+        check_range("grpo.ppo_epochs", self.ppo_epochs, low=1)
         check_choice("grpo.loss_agg", self.loss_agg, LOSS_AGGREGATIONS)
         check_range("grpo.temperature", self.temperature, low=0.0, low_open=True)
         check_range("grpo.kl_coef", self.kl_coef, low=0.0)

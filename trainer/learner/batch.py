@@ -60,8 +60,6 @@ class MicroBatch:
     """[N] long: sequence position whose logits predict that token (prompt_len + t - 1)."""
     advantages: torch.Tensor
     """[B] float32."""
-    rollout_logprobs: torch.Tensor
-    """[B, T] float32: the engine's log-probs (0 where missing)."""
 
     def to(self, device: torch.device | str) -> "MicroBatch":
         moved = {name: getattr(self, name).to(device) for name in self.__dataclass_fields__}
@@ -90,7 +88,6 @@ def collate(items: Sequence[TrainItem], pad_token_id: int, video_token_id: int) 
     attention_mask = torch.zeros((batch, width), dtype=torch.long)
     completion_ids = torch.zeros((batch, comp_width), dtype=torch.long)
     completion_mask = torch.zeros((batch, comp_width), dtype=torch.float32)
-    rollout_logprobs = torch.zeros((batch, comp_width), dtype=torch.float32)
     mm_token_type_ids = torch.zeros((batch, width), dtype=torch.int32)
     rows, cols, positions = [], [], []
     for b, item in enumerate(items):
@@ -107,11 +104,6 @@ def collate(items: Sequence[TrainItem], pad_token_id: int, video_token_id: int) 
         completion_ids[b, :n_comp] = tokens
         if not item.is_padding:
             completion_mask[b, :n_comp] = 1.0
-        if item.completion.logprobs:
-            if len(item.completion.logprobs) != n_comp:
-                raise ValueError(f"completion of sample {item.prompt.sample_id!r} has {n_comp} tokens but "
-                                 f"{len(item.completion.logprobs)} log-probs")
-            rollout_logprobs[b, :n_comp] = torch.tensor(item.completion.logprobs, dtype=torch.float32)
         rows.append(torch.full((n_comp,), b, dtype=torch.long))
         cols.append(torch.arange(n_comp))
         positions.append(torch.arange(n_comp) + n_prompt - 1)
@@ -129,5 +121,4 @@ def collate(items: Sequence[TrainItem], pad_token_id: int, video_token_id: int) 
         token_cols=torch.cat(cols),
         logit_positions=torch.cat(positions),
         advantages=torch.tensor([float(item.advantage) for item in items], dtype=torch.float32),
-        rollout_logprobs=rollout_logprobs,
     )

@@ -56,11 +56,12 @@ class LearnerConfig:
 
     # --- importance ratio ---
     old_logprobs: str = "recompute"
-    """Denominator of the ratio pi / pi_old. recompute: the learner's own log-probs at the start of
-    the step (one optimizer step per batch makes them equal to the forward's, detached, so the
-    ratio is exactly 1 and numerics of the rollout engine never enter the loss). rollout: the
-    log-probs the rollout engine reported (corrects for stale weights in one-step-off async mode,
-    but also sees engine-vs-learner numeric differences, e.g. vLLM bf16 kernels)."""
+    """Denominator of the ratio pi / pi_old. recompute: the learner's own log-probs before the
+    step's first update (free with one update per step: the forward's, detached; with PPO
+    mini-batches or epochs, one extra no-grad forward over the step), so engine numerics never
+    enter the loss. rollout: the log-probs the rollout engine reported, of the distribution it
+    sampled (temperature included; needs rollout.top_p=1): also corrects for stale weights in
+    one-step-off async mode, but sees engine-vs-learner numeric differences (vLLM bf16 kernels)."""
 
     def __post_init__(self) -> None:
         check_range("learner.num_workers", self.num_workers, low=1)

@@ -59,6 +59,18 @@ def all_gather_objects(obj: Any) -> list[Any]:
     return out
 
 
+def split_contiguous(items: Sequence[Any], parts: int) -> list[list[Any]]:
+    """`parts` contiguous runs of `items` in order, sizes differing by at most one (the first ones
+    longer); runs are empty when there are fewer items than parts."""
+    base, extra = divmod(len(items), parts)
+    out, start = [], 0
+    for r in range(parts):
+        size = base + (1 if r < extra else 0)
+        out.append(list(items[start:start + size]))
+        start += size
+    return out
+
+
 def split_balanced(items: Sequence[TrainItem], world_size: int) -> list[list[TrainItem]]:
     """Contiguous shares of equal length: sizes differ by at most one before padding, then every
     shorter share gets padding copies of its own first item (or of item 0 when it is empty).
@@ -67,15 +79,9 @@ def split_balanced(items: Sequence[TrainItem], world_size: int) -> list[list[Tra
     vision-tower pass inside a micro-batch. Equal lengths keep ZeRO-3 ranks in lockstep (every rank
     runs the same number of forwards); padding copies weigh nothing in the loss.
     """
-    n = len(items)
-    if n == 0:
+    if not items:
         return [[] for _ in range(world_size)]
-    base, extra = divmod(n, world_size)
-    shares, start = [], 0
-    for r in range(world_size):
-        size = base + (1 if r < extra else 0)
-        shares.append(list(items[start:start + size]))
-        start += size
+    shares = split_contiguous(items, world_size)
     width = max(len(s) for s in shares)
     for share in shares:
         template = share[0] if share else items[0]
