@@ -41,9 +41,12 @@ class RolloutConfig:
     max_worker_restarts: int = 3
     """How many dead or hung rollout actors the pool replaces over its life before giving up."""
     worker_timeout_s: float = 600.0
-    """Longest a rollout actor may go without finishing anything it was asked (a generate request,
-    a weight load, one weight bucket, starting up); past it the actor counts as hung and is killed
-    and replaced. Also the bound of every wait of the collective weight sync."""
+    """Longest a started rollout actor may go without finishing anything it was asked (a generate
+    request, a weight load, one weight bucket); past it the actor counts as hung and is killed and
+    replaced. Also the bound of every wait of the collective weight sync."""
+    worker_start_timeout_s: float = 1800.0
+    """Longest a new rollout actor may take to answer its first call (loading the model, e.g. a
+    vLLM engine fetching a 7B checkpoint and capturing CUDA graphs); past it, it counts as hung."""
     weight_sync: str = "auto"
     """How weights reach the workers: `object_store` (each bucket ray.put once, every worker loads
     them), `collective` (a torch process group from learner rank 0, built once and reused: NCCL on
@@ -95,6 +98,7 @@ class RolloutConfig:
         check_range("rollout.prompts_per_request", self.prompts_per_request, 1)
         check_range("rollout.max_worker_restarts", self.max_worker_restarts, 0)
         check_range("rollout.worker_timeout_s", self.worker_timeout_s, 0, low_open=True)
+        check_range("rollout.worker_start_timeout_s", self.worker_start_timeout_s, 0, low_open=True)
         check_range("rollout.weight_bucket_mb", self.weight_bucket_mb, 1)
         check_range("rollout.gpu_memory_utilization", self.gpu_memory_utilization, 0, 1, low_open=True)
         check_range("rollout.video_cache_bytes", self.video_cache_bytes, 0, low_open=True)

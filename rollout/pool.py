@@ -61,6 +61,11 @@ class _Slot:
     """Replaced after a collective update: holds old weights until the next update reaches it."""
     last_progress: float = field(default_factory=time.monotonic)
     """When the actor last finished a call (or, idle, was given one): the hung-worker clock."""
+    started: bool = False
+    """The actor has answered a call: worker_timeout_s applies, not worker_start_timeout_s."""
+
+    def timeout(self, config: RolloutConfig) -> float:
+        return config.worker_timeout_s if self.started else config.worker_start_timeout_s
 
 
 @dataclass
@@ -94,11 +99,13 @@ class RolloutPool:
         self._group_members: tuple = ()
         self._slots = [_Slot(i, self._new_actor(i, 0)) for i in range(config.num_workers)]
         try:  # fail fast, and readably, when an actor cannot start (bad model_dir, no GPU, ...)
-            ray.get([slot.actor.stats.remote() for slot in self._slots], timeout=config.worker_timeout_s)
+            ray.get([slot.actor.stats.remote() for slot in self._slots], timeout=config.worker_start_timeout_s)
         except Exception as err:
             self.shutdown()
             raise RuntimeError(f"rollout workers could not start from model {self.model.describe()}: "
                                f"{_unwrap(err)}") from None
+        for slot in self._slots:
+            slot.started = True
 
     # --- public API ---------------------------------------------------------------------------
 
@@ -166,7 +173,7 @@ class RolloutPool:
                 with self._lock:
                     if slot.generation == generation:
                         slot.inflight -= 1
-                        slot.last_progress = time.monotonic()
+                        slot.last_progress, slot.started = time.monotonic(), True
                 try:
                     out = ray.get(ref)
                 except RayActorError as err:
@@ -186,7 +193,7 @@ class RolloutPool:
             for slot, generation in self._hung({s.index: g for s, g, _ in pending.values()}):
                 lost = [ref for ref, (s, g, _) in pending.items() if s is slot and g == generation]
                 log.warning("rollout worker %d finished nothing for %g s; replacing it and re-queueing %d "
-                            "request(s)", slot.index, self.config.worker_timeout_s, len(lost))
+                            "request(s)", slot.index, slot.timeout(self.config), len(lost))
                 for ref in lost:
                     queue.appendleft(pending.pop(ref)[2])
                 self._replace(slot, generation, kill=True)
@@ -234,7 +241,8 @@ class RolloutPool:
         """Each live worker's counters (tokens, generate_seconds, tokens_per_second, policy_version, ...)."""
         import ray
 
-        return ray.get([slot.actor.stats.remote() for slot in self._slots], timeout=self.config.worker_timeout_s)
+        return ray.get([slot.actor.stats.remote() for slot in self._slots],
+                       timeout=max(slot.timeout(self.config) for slot in self._slots))
 
     def shutdown(self) -> None:
         """End every actor of this pool: its slots' actors and any replacement another copy of the
@@ -303,7 +311,7 @@ class RolloutPool:
             self._restarts += 1
             slot.generation += 1
             slot.inflight = 0
-            slot.last_progress = time.monotonic()
+            slot.last_progress, slot.started = time.monotonic(), False
             slot.actor = self._new_actor(slot.index, slot.generation)
             if self._weights_refs is not None:
                 # Queued before any generate call, so the new actor never samples from stale weights.
@@ -324,10 +332,10 @@ class RolloutPool:
 
     def _hung(self, busy: dict[int, int]) -> list[tuple[_Slot, int]]:
         """Of the slots with calls outstanding (slot index -> actor generation), those whose actor has
-        finished nothing for worker_timeout_s."""
+        finished nothing for worker_timeout_s (worker_start_timeout_s while it starts)."""
         now = time.monotonic()
         return [(slot, busy[slot.index]) for slot in self._slots if slot.index in busy
-                and slot.generation == busy[slot.index] and now - slot.last_progress > self.config.worker_timeout_s]
+                and slot.generation == busy[slot.index] and now - slot.last_progress > slot.timeout(self.config)]
 
     def _poll(self, calls: list[_Call], timeout: float = 0.0) -> dict[int, str]:
         """Outcomes of the calls that have finished (within `timeout`), per slot index: 'ok', 'dead',
@@ -342,10 +350,12 @@ class RolloutPool:
         ready, _ = ray.wait(list(by_ref), num_returns=len(by_ref), timeout=timeout)
         for ref in ready:
             call = by_ref[ref]
-            call.slot.last_progress = time.monotonic()
+            if call.slot.generation == call.generation:
+                call.slot.last_progress = time.monotonic()
             try:
                 ray.get(ref)
                 outcomes[call.slot.index] = "ok"
+                call.slot.started = call.slot.started or call.slot.generation == call.generation
             except RayActorError:
                 outcomes[call.slot.index] = "dead"
             except RayTaskError as err:
@@ -357,8 +367,8 @@ class RolloutPool:
     def _settle(self, calls: list[_Call], deadline: Optional[float] = None,
                 stop: Callable[[dict], bool] = lambda outcomes: False) -> dict[int, str]:
         """Wait for `calls` (one per slot): their `_poll` outcomes, or 'hung' for a call unanswered by
-        `deadline` (without one: whose worker finished nothing for worker_timeout_s). Returns early
-        once `stop(outcomes)`."""
+        `deadline` (without one: whose worker finished nothing for worker_timeout_s, or for
+        worker_start_timeout_s while it starts). Returns early once `stop(outcomes)`."""
         outcomes: dict[int, str] = {}
         waiting = list(calls)
         while waiting and not stop(outcomes):
@@ -368,7 +378,7 @@ class RolloutPool:
             for call in waiting:
                 idle = now - max(call.issued, call.slot.last_progress)
                 if call.slot.index not in outcomes and ((deadline is not None and now >= deadline)
-                                                        or idle > self.config.worker_timeout_s):
+                                                        or idle > call.slot.timeout(self.config)):
                     outcomes[call.slot.index] = "hung"
             waiting = [call for call in waiting if call.slot.index not in outcomes]
         return outcomes
@@ -381,7 +391,7 @@ class RolloutPool:
             outcome = outcomes.get(call.slot.index)
             if outcome in ("dead", "hung"):
                 log.warning("rollout worker %d %s during a weight push; replacing it", call.slot.index,
-                            "died" if outcome == "dead" else f"answered nothing for {self.config.worker_timeout_s:g} s")
+                            "died" if outcome == "dead" else "hung")
                 replay = self._replace(call.slot, call.generation, kill=outcome == "hung")
                 if replay is not None:
                     replays.append(replay)

@@ -114,11 +114,24 @@ def _load_reference_model(model_dir):
     return Qwen2_5_VLForConditionalGeneration.from_pretrained(str(model_dir), attn_implementation="eager").eval()
 
 
+def _perturbed(model, seed: int):
+    """`model` with seeded noise (std 0.05) added to every parameter, in place: new weights to push."""
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for param in model.parameters():
+            param.add_(0.05 * torch.randn(param.shape, generator=generator))
+    return model
+
+
 class Reference:
-    """Independent checks: `logprobs(model, prompt, ids)`, `load_model(dir)` (eager attention)."""
+    """Independent checks: `logprobs(model, prompt, ids)`, `load_model(dir)` (eager attention), and
+    `perturbed(model, seed)` for weights that differ from the checkpoint's."""
 
     logprobs = staticmethod(_reference_logprobs)
     load_model = staticmethod(_load_reference_model)
+    perturbed = staticmethod(_perturbed)
 
 
 @pytest.fixture(scope="session")

@@ -13,19 +13,19 @@ import time
 
 import numpy as np
 import pytest
-import torch
 
 from rollout.config import RolloutConfig
 from rollout.engines import SamplingConfig
 
 pytestmark = pytest.mark.slow
 
-TIMEOUT_S = 60.0  # worker_timeout_s of these pools (start-up included): a stopped worker is hung after this
+TIMEOUT_S = 20.0  # worker_timeout_s of these pools: a stopped (started) worker is hung after this
 
 
 def _config(**overrides) -> RolloutConfig:
     base = dict(engine="hf", num_workers=2, num_cpus_per_worker=0.5, resources_per_worker={"stvg_rollout": 1},
-                max_frames=8, max_new_tokens=16, max_inflight=4, worker_timeout_s=TIMEOUT_S, weight_bucket_mb=1)
+                max_frames=8, max_new_tokens=16, max_inflight=4, worker_timeout_s=TIMEOUT_S,
+                worker_start_timeout_s=300, weight_bucket_mb=1)
     base.update(overrides)
     return RolloutConfig(**base)
 
@@ -56,14 +56,6 @@ def make_pool(ray_local, tiny_model):
     yield make
     for pool in pools:
         pool.shutdown()
-
-
-def _perturbed(model, seed: int):
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for param in model.parameters():
-            param.add_(0.05 * torch.randn(param.shape, generator=generator))
-    return model
 
 
 def _interrupted(model, action, at: int = 30):
@@ -119,12 +111,12 @@ def _check_every_worker_runs(pool, model, samples, reference, version: int) -> N
 def test_collective_group_is_reused_and_a_worker_killed_mid_push_is_replaced(ray_local, make_pool, tiny_model,
                                                                              samples, reference):
     pool = make_pool(weight_sync="collective")
-    model = _perturbed(reference.load_model(tiny_model), seed=1)
+    model = reference.perturbed(reference.load_model(tiny_model), seed=1)
     pool.update_weights(model.named_parameters, 1)
     pool.update_weights(model.named_parameters, 2)
     assert [s["weight_groups_joined"] for s in pool.stats()] == [1.0, 1.0]  # one group for both pushes
 
-    _perturbed(model, seed=2)
+    reference.perturbed(model, seed=2)
     victim = pool.workers[0]
     weights, passes = _interrupted(model, lambda: ray_local.kill(victim))
     pool.update_weights(weights, 3)
@@ -140,7 +132,7 @@ def test_collective_group_is_reused_and_a_worker_killed_mid_push_is_replaced(ray
 def test_a_worker_hung_during_a_collective_push_is_killed_replaced_and_the_push_completes(
         make_pool, tiny_model, samples, reference, stopped_pids):
     pool = make_pool(weight_sync="collective")
-    model = _perturbed(reference.load_model(tiny_model), seed=3)
+    model = reference.perturbed(reference.load_model(tiny_model), seed=3)
     pid = _pid(pool, 1)
     weights, passes = _interrupted(model, lambda: (stopped_pids.append(pid), os.kill(pid, signal.SIGSTOP)))
     started = time.monotonic()
@@ -155,7 +147,7 @@ def test_a_worker_hung_during_a_collective_push_is_killed_replaced_and_the_push_
 def test_an_object_store_push_replaces_a_lost_worker_which_loads_the_same_buckets(
         ray_local, make_pool, tiny_model, samples, reference, stopped_pids, failure):
     pool = make_pool(weight_sync="object_store")
-    model = _perturbed(reference.load_model(tiny_model), seed=4)
+    model = reference.perturbed(reference.load_model(tiny_model), seed=4)
     victim, pid = pool.workers[0], _pid(pool, 0)
 
     def fail():

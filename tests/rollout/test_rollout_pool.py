@@ -42,14 +42,6 @@ def learner_model(tiny_model, reference):
     return reference.load_model(tiny_model)
 
 
-def _perturbed(model, seed: int):
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for param in model.parameters():
-            param.add_(0.05 * torch.randn(param.shape, generator=generator))
-    return model
-
-
 def _check_groups(batch, num_prompts: int, n: int) -> None:
     per_prompt = collections.Counter(c.prompt_index for c in batch.completions)
     assert per_prompt == {i: n for i in range(num_prompts)}
@@ -89,7 +81,7 @@ def test_pool_returns_n_completions_per_prompt_in_distinct_groups(pool, samples,
 def test_weight_update_moves_logprobs_to_the_new_weights(pool, samples, learner_model, reference):
     old = [p.detach().clone() for p in learner_model.parameters()]
     version = pool.policy_version + 1
-    _perturbed(learner_model, seed=version)
+    reference.perturbed(learner_model, seed=version)
     pool.update_weights(learner_model.named_parameters, version)
     batch = pool.generate(samples[:2], N, SamplingConfig(max_new_tokens=12, seed=1))
     assert all(c.policy_version == version for c in batch.completions)
@@ -145,7 +137,7 @@ def test_collective_weight_sync_and_prompt_errors_through_the_pool(ray_local, ti
     # o1 prompts of these samples are 333 tokens, stvg-r1 ones 391: the budget sits between
     pool = RolloutPool(tiny_model, _config(num_workers=1, weight_sync="collective", max_prompt_tokens=360))
     try:
-        model = _perturbed(reference.load_model(tiny_model), seed=11)
+        model = reference.perturbed(reference.load_model(tiny_model), seed=11)
         pool.update_weights(model.named_parameters, 5)  # gloo broadcast from this process (rank 0)
         batch = pool.generate(samples[:2], 2, SamplingConfig(max_new_tokens=10, seed=2))
         assert all(c.policy_version == 5 for c in batch.completions)

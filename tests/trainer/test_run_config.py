@@ -17,6 +17,7 @@ def test_rollout_logprobs_work_at_any_temperature_but_not_with_top_p():
 
 
 @pytest.mark.parametrize("override, key", [("rollout.worker_timeout_s=0", "rollout.worker_timeout_s"),
+                                           ("rollout.worker_start_timeout_s=-1", "rollout.worker_start_timeout_s"),
                                            ("rollout.weight_bucket_mb=0", "rollout.weight_bucket_mb"),
                                            ("grpo.ppo_epochs=0", "grpo.ppo_epochs")])
 def test_bad_weight_sync_and_ppo_values_name_the_key(override, key):
