@@ -32,6 +32,7 @@ BENCHES: dict[str, tuple[list[str], list[str]]] = {
     "reward_scoring": ([], ["--completions", "2000", "--repeats", "1"]),
     "reward_server": ([], ["--seconds", "2", "--batches", "64"]),
     "weight_sync": ([], ["--hidden", "256", "--layers", "4", "--repeats", "2"]),
+    "weight_sync_memory": ([], ["--hidden", "256", "--layers", "4", "--bucket-mb", "4"]),
     "zero3_memory": ([], ["--hidden", "256", "--layers", "2"]),
     "video_decode": ([], ["--seconds", "20", "--repeats", "1"]),
     "checkpoint_io": ([], ["--size-mb", "32", "--shards", "2"]),

@@ -2,8 +2,8 @@
 
 Builds a random Qwen2.5-VL of about 100M parameters (text hidden 768, 14 layers; the tiny-model
 factory at a bigger size), starts a RolloutPool of 2 HF-engine workers on a local Ray, and times
-`pool.update_weights(...)` end to end (pack, one ray.put, both workers map the shared object and copy
-it into their models, versions checked). The baseline, measured side by side in this run, is the
+`pool.update_weights(...)` end to end (1 GiB buckets, so one ray.put here; both workers map the shared
+object and copy it into their models, versions checked). The baseline, measured side by side in this run, is the
 cheapest possible in-process sync: `load_state_dict` of a cloned state dict into a second model.
 
 Target: the CPU object-store path costs at most 2x that in-process copy. It writes the weights into
@@ -76,7 +76,7 @@ def main() -> int:
                 baseline.append(time.perf_counter() - start)
                 del state
                 start = time.perf_counter()
-                pool.update_weights(learner.named_parameters(), version)
+                pool.update_weights(learner.named_parameters, version)
                 measured.append(time.perf_counter() - start)
             versions = {int(s["policy_version"]) for s in pool.stats()}
             assert versions == {args.repeats + 1}, versions

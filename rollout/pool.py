@@ -576,6 +576,7 @@ def push_weights(begin: Optional[Callable[[], Any]], make_buckets: Callable[[], 
             for bucket in make_buckets():
                 if push is not None:
                     push.send(bucket)
+                del bucket  # the gathered tensors must be free before the next bucket is gathered
             failed = push is not None and not push.finish()
         if not again(failed):
             return attempts

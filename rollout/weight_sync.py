@@ -244,6 +244,7 @@ class WeightGroup:
                 work.wait()
         except Exception as err:  # noqa: BLE001 - gloo/NCCL errors of a lost peer
             raise TransferAborted(f"weight broadcast failed: {err}") from None
+        self._pending = []  # done: the works no longer pin the bucket's tensors
 
     def abort(self, reason: str) -> None:
         """Rank 0: tell every worker still waiting on this group to give up (they poll this flag)."""
