@@ -1,6 +1,7 @@
-"""`stvg train` end to end on CPU with real parts: a local Ray cluster, two ZeRO-3 learner ranks,
-a rollout actor, a reward server over HTTP, checkpoints in S3 (moto on loopback) and a real
-`mlflow server`. The job is killed mid-run and resumed; a half-written checkpoint is planted first."""
+"""`stvg train` end to end on CPU with real parts: a local Ray cluster, two ZeRO-3 learner ranks
+taking PPO mini-batches, a rollout actor fed over the gloo weight-sync group, a reward server over
+HTTP, checkpoints in S3 (moto on loopback) and a real `mlflow server`. The job is killed mid-run and
+resumed; a half-written checkpoint is planted first."""
 
 from __future__ import annotations
 
@@ -64,6 +65,8 @@ def test_job_killed_mid_run_resumes_from_the_last_complete_checkpoint_and_logs_e
         f"model.cache_dir={e2e_cache}", "data.synthetic_train_videos=6", "data.synthetic_heldout_videos=2",
         "rollout.max_new_tokens=24", "grpo.group_size=2", "grpo.filter_zero_variance=false",
         "learner.num_workers=2", "learner.micro_batch_size=2",
+        # gloo collective weight sync across both ZeRO-3 ranks; 2 PPO mini-batches of 1 prompt a step
+        "rollout.weight_sync=collective", "grpo.ppo_mini_batch_size=1",
         f"checkpoint.uri=s3://{bucket}/{root}", "checkpoint.every_n_steps=2", "checkpoint.keep_last=2",
         f"tracking.tracking_uri={mlflow_url}", f"tracking.experiment={experiment}",
         "tracking.log_images_every_n_steps=2", "tracking.num_images=1",
@@ -114,6 +117,7 @@ def test_job_killed_mid_run_resumes_from_the_last_complete_checkpoint_and_logs_e
     assert steps == set(range(1, TOTAL_STEPS + 1))
     for name in ("time/rollout_s", "time/learn_s", "time/sync_s", "loss", "response_len/mean", "eval/m_tIoU"):
         assert client.get_metric_history(run.info.run_id, name), f"metric {name} was not logged"
+    assert {m.value for m in client.get_metric_history(run.info.run_id, "optimizer_steps")} == {2.0}
     assert run.data.tags["checkpoint_uri"].endswith("step-000005")
     # every metric and artifact name is one docs/tracking.md lists
     artifacts = logged_names.check(mlflow_url, run.info.run_id, "grpo-http-resumed")["artifact"]
