@@ -79,6 +79,7 @@ def grpo_config(**overrides) -> GRPOConfig:
 
 # mini-batches of 1 prompt x 2 completions: ceil(7 / 2) = 4 of them; small clip so that it acts
 PPO_CONFIG = grpo_config(group_size=2, ppo_mini_batch_size=1, ppo_epochs=2, clip_ratio_low=0.05, clip_ratio_high=0.05)
+EXPORT_BUCKET_BYTES = 2**16  # 64 KiB: the tiny model's export takes many buckets, its embedding one alone
 
 
 def zero3_worker_loop(config: dict) -> None:
@@ -107,6 +108,7 @@ def zero3_worker_loop(config: dict) -> None:
         gathered = {name: p.detach().clone() for name, p in params}
     record["gathered"] = gathered if rank == 0 else None
     record["before"] = learner.exported_state()
+    record["export_buckets"] = _export_buckets(learner, policy, rank)
     record["metrics"] = learner.step(share)
     record["after"] = learner.exported_state()
     learner.save_hf(out / "hf")
@@ -124,6 +126,19 @@ def zero3_worker_loop(config: dict) -> None:
     if rank == 0:
         torch.save(record, out / "results.pt")
     ray.train.report({"rank": rank})
+
+
+def _export_buckets(learner, policy, rank: int) -> list[dict]:
+    """On rank 0, per bucket of export_weights(EXPORT_BUCKET_BYTES): its tensors (copies) and which
+    of the policy's parameters are gathered (ZeRO-3 status AVAILABLE) while it is held."""
+    from deepspeed.runtime.zero.partition_parameters import ZeroParamStatus
+
+    seen = []
+    for bucket in learner.export_weights(EXPORT_BUCKET_BYTES):
+        gathered = {n for n, p in policy.named_parameters() if p.ds_status == ZeroParamStatus.AVAILABLE}
+        seen.append({"tensors": [(name, t.detach().clone()) for name, t in bucket], "gathered": gathered})
+    assert seen or rank != 0
+    return seen
 
 
 def hf_reference_logprobs(model, item, temperature=1.0, grad=False) -> torch.Tensor:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from _learner_helpers import PPO_CONFIG, grpo_config, learner_config, make_items, ppo_order, zero3_worker_loop
+from _learner_helpers import EXPORT_BUCKET_BYTES, PPO_CONFIG, grpo_config, learner_config, make_items, ppo_order, zero3_worker_loop
 from trainer.learner.learner import Learner
 from trainer.learner.ray_train import make_trainer
 
@@ -101,6 +101,22 @@ def test_exported_weights_equal_the_gathered_parameters_and_the_checkpoint(zero3
     assert set(record["before"]) == set(original)  # the HF state_dict keys rollout engines load
     for name, tensor in original.items():
         assert torch.equal(record["before"][name], tensor), name
+
+
+def test_weights_are_exported_one_gathered_bucket_at_a_time(zero3_run):
+    record = zero3_run[0]
+    buckets, parameters = record["export_buckets"], set(record["gathered"])
+    sizes = [sum(t.numel() * t.element_size() for _, t in bucket["tensors"]) for bucket in buckets]
+    assert len(buckets) > 3 and max(sizes) > EXPORT_BUCKET_BYTES  # several buckets, one a big tensor alone
+    names = [name for bucket in buckets for name, _ in bucket["tensors"]]
+    assert names == list(record["before"])  # every weight once, in export order
+    for bucket, size in zip(buckets, sizes):
+        tensors = bucket["tensors"]
+        assert size <= EXPORT_BUCKET_BYTES or len(tensors) == 1, [n for n, _ in tensors]
+        for name, tensor in tensors:
+            assert torch.equal(tensor, record["before"][name]), name
+        # while a bucket is held, exactly its own parameters are gathered, none of any other bucket
+        assert bucket["gathered"] == {name for name, _ in tensors} & parameters
 
 
 def test_every_parameter_changes_under_zero3(zero3_run):
