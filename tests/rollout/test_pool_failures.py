@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -76,6 +77,12 @@ def _pid(pool, index: int) -> int:
     return int(pool.stats()[index]["pid"])
 
 
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
 def _gone(pid: int, within: float = 60.0) -> bool:
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
@@ -115,6 +122,7 @@ def test_collective_group_is_reused_and_a_worker_killed_mid_push_is_replaced(ray
     pool.update_weights(model.named_parameters, 1)
     pool.update_weights(model.named_parameters, 2)
     assert [s["weight_groups_joined"] for s in pool.stats()] == [1.0, 1.0]  # one group for both pushes
+    first_store = pool._group.spec.port  # rank 0's end of the group, in this process
 
     reference.perturbed(model, seed=2)
     victim = pool.workers[0]
@@ -124,6 +132,8 @@ def test_collective_group_is_reused_and_a_worker_killed_mid_push_is_replaced(ray
     assert pool.restarts == 1 and pool.workers[0] != victim
     # the survivor joined the rebuilt group (2 groups), the replacement only that one
     assert [s["weight_groups_joined"] for s in pool.stats()] == [1.0, 2.0]
+    # the old group was shut down on rank 0 too: its store no longer listens
+    assert pool._group.spec.port != first_store and not _listening(first_store)
     _check_every_worker_runs(pool, model, samples, reference, 3)
     pool.update_weights(model.named_parameters, 4)  # the rebuilt group is reused
     assert [s["weight_groups_joined"] for s in pool.stats()] == [1.0, 2.0]

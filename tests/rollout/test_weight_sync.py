@@ -67,6 +67,36 @@ def test_buckets_reach_every_worker_bit_exactly_over_one_reused_group():
     sender.close()
 
 
+def _listening(port: int) -> bool:
+    import socket
+
+    with socket.socket() as sock:
+        sock.settimeout(5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_closing_a_group_shuts_its_communicator_and_store_down():
+    sender = WeightGroup.host(2, "gloo", timeout_s=60, address="127.0.0.1")
+    bucket = [("w", torch.ones(4))]
+    joined = {}
+
+    def receive(group, rank):
+        joined[rank] = group
+        return receive_bucket(group, bucket_metadata(bucket), "cpu")
+
+    threads, results = _run_workers(sender, receive, 2)
+    sender.connect()
+    sender.wait(send_bucket(sender, bucket), time.monotonic() + 60, lambda: None)
+    for thread in threads:
+        thread.join(60)
+    assert all(torch.equal(results[rank][0][1], bucket[0][1]) for rank in (1, 2))
+    assert _listening(sender.spec.port)
+    for group in (*joined.values(), sender):
+        group.close()
+    assert not sender.connected and not any(group.connected for group in joined.values())
+    assert not _listening(sender.spec.port)  # the store's socket is gone with it: nothing leaks per rebuild
+
+
 def test_a_waiting_worker_gives_up_as_soon_as_the_sender_aborts():
     sender = WeightGroup.host(1, "gloo", timeout_s=120, address="127.0.0.1")
     meta = bucket_metadata([("w", torch.zeros(4))])
