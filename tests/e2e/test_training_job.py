@@ -65,8 +65,9 @@ def test_job_killed_mid_run_resumes_from_the_last_complete_checkpoint_and_logs_e
         f"model.cache_dir={e2e_cache}", "data.synthetic_train_videos=6", "data.synthetic_heldout_videos=2",
         "rollout.max_new_tokens=24", "grpo.group_size=2", "grpo.filter_zero_variance=false",
         "learner.num_workers=2", "learner.micro_batch_size=2",
-        # gloo collective weight sync across both ZeRO-3 ranks; 2 PPO mini-batches of 1 prompt a step
-        "rollout.weight_sync=collective", "grpo.ppo_mini_batch_size=1",
+        # gloo collective weight sync in 1 MiB buckets gathered by both ZeRO-3 ranks in lockstep;
+        # 2 PPO mini-batches of 1 prompt a step
+        "rollout.weight_sync=collective", "rollout.weight_bucket_mb=1", "grpo.ppo_mini_batch_size=1",
         f"checkpoint.uri=s3://{bucket}/{root}", "checkpoint.every_n_steps=2", "checkpoint.keep_last=2",
         f"tracking.tracking_uri={mlflow_url}", f"tracking.experiment={experiment}",
         "tracking.log_images_every_n_steps=2", "tracking.num_images=1",
