@@ -356,12 +356,14 @@ class RolloutPool:
                 ray.get(ref)
                 outcomes[call.slot.index] = "ok"
                 call.slot.started = call.slot.started or call.slot.generation == call.generation
-            except RayActorError:
+            except RayActorError as err:
                 outcomes[call.slot.index] = "dead"
+                _forget_frames(err)
             except RayTaskError as err:
                 if not isinstance(_unwrap(err), TransferAborted):
                     raise _unwrap(err) from None
                 outcomes[call.slot.index] = "aborted"
+                _forget_frames(err)
         return outcomes
 
     def _settle(self, calls: list[_Call], deadline: Optional[float] = None,
@@ -586,6 +588,13 @@ def _cuda() -> bool:
     import torch
 
     return torch.cuda.is_available()
+
+
+def _forget_frames(err: BaseException) -> None:
+    """Drop the traceback of an error Ray keeps with its ObjectRef. Raised here, it would pin our
+    frames (a push's pending works, hence the weight group's communicator and store) in a cycle
+    that only the garbage collector breaks, so a replaced group kept listening after its close."""
+    err.__traceback__ = None
 
 
 def _unwrap(err: Exception) -> Exception:

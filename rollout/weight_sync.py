@@ -220,6 +220,7 @@ class WeightGroup:
         receive into them); returns the pending works."""
         import torch.distributed as dist
 
+        release_retired_groups()  # a group aborted in an earlier push whose works have ended since
         opts = dist.BroadcastOptions()
         opts.rootRank = 0
         self._pending = [self._pg.broadcast([tensor], opts) for tensor in tensors]
@@ -271,11 +272,25 @@ class WeightGroup:
         else:
             if self._pg is not None:
                 self._pg.shutdown()
-            self._pg = self._store = None
-        _RETIRED[:] = [g for g in _RETIRED if not all(w.is_completed() for w in g._pending)]
+            self._release()
+        release_retired_groups()
+
+    def _release(self) -> None:
+        # Finished works (failed ones too, after a lost peer) reference the process group and
+        # through it the store: drop them with it, or the store keeps listening.
+        self._pg = self._store = None
+        self._pending = []
 
 
-_RETIRED: list[WeightGroup] = []  # aborted groups whose gloo threads still hold buffers
+_RETIRED: list[WeightGroup] = []
+"""Aborted groups whose works were still pending: gloo's threads may still write into their
+buffers, so they are kept until those works end (checked at every close and every broadcast)."""
+
+
+def release_retired_groups() -> None:
+    for group in [g for g in _RETIRED if all(w.is_completed() for w in g._pending)]:
+        _RETIRED.remove(group)
+        group._release()
 
 
 def send_bucket(group: WeightGroup, bucket: Bucket) -> list:
