@@ -88,8 +88,13 @@ def learner_rank(rank: int, model_dir: str, port: int, bucket_mb: int, out: str,
 
     import torch.distributed as dist
 
+    from infra.loopback import init_local_ray, loopback_worker_env
+    from trainer.learner.rendezvous import bind_store_to_loopback
+
+    # everything on loopback: the ranks' rendezvous store and gloo sockets, Ray's servers
     os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE="2", MASTER_ADDR="127.0.0.1",
-                      MASTER_PORT=str(port), DS_ACCELERATOR="cpu", OMP_NUM_THREADS="1")
+                      MASTER_PORT=str(port), DS_ACCELERATOR="cpu", OMP_NUM_THREADS="1", **loopback_worker_env())
+    bind_store_to_loopback()
     dist.init_process_group("gloo", rank=rank, world_size=2)
 
     from transformers.utils import logging as hf_logging
@@ -109,7 +114,7 @@ def learner_rank(rank: int, model_dir: str, port: int, bucket_mb: int, out: str,
         from rollout.config import RolloutConfig
         from rollout.pool import RolloutPool
 
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        init_local_ray(num_cpus=2, include_dashboard=False, log_to_driver=False)
     for transport in ("collective", "object_store"):
         pool = (RolloutPool(model_dir, RolloutConfig(engine="hf", num_workers=2, num_cpus_per_worker=0.5,
                                                      weight_sync=transport)) if rank == 0 else None)
