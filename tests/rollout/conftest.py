@@ -87,10 +87,11 @@ def bucket(s3_endpoint) -> str:
     return name
 
 
-def _reference_logprobs(model, prompt, token_ids, temperature: float = 1.0) -> list[float]:
+def _reference_logprobs(model, prompt, token_ids, temperature: float = 1.0, excluded=()) -> list[float]:
     """Log-probs of `token_ids` after `prompt` under softmax(logits / temperature), by one plain
     forward pass built here by hand from the PromptInputs fields (independent of the engines and of
-    ModelFamily.model_inputs)."""
+    ModelFamily.model_inputs). `excluded` token ids get no mass (the distribution is renormalised
+    over the others, as a sampler that blocks them reports it)."""
     import torch
 
     ids = torch.cat([prompt.input_ids, torch.tensor(token_ids, dtype=torch.long)]).unsqueeze(0)
@@ -103,6 +104,7 @@ def _reference_logprobs(model, prompt, token_ids, temperature: float = 1.0) -> l
                        second_per_grid_ts=torch.tensor([prompt.second_per_grid_ts])).logits[0]
     start = prompt.input_ids.numel() - 1
     steps = logits[start:start + len(token_ids)].double() / temperature
+    steps[:, list(excluded)] = float("-inf")
     # log-softmax written out: logit - logsumexp
     picked = steps[torch.arange(len(token_ids)), torch.tensor(token_ids)]
     return (picked - torch.logsumexp(steps, dim=-1)).tolist()

@@ -92,16 +92,21 @@ def test_vllms_processor_expands_the_request_to_the_learners_ids_and_time_grid(e
         assert torch.equal(video["pixel_values_videos"], prompt.pixel_values_videos)
 
 
-def test_logprobs_are_those_of_the_sampled_tokens_under_the_raw_distribution(engine, prompts, tiny_model, reference,
-                                                                           processor):
-    out = engine.generate(prompts[:1], 3, SamplingConfig(temperature=0.7, top_p=0.9, max_new_tokens=6, seed=1))
+def test_logprobs_are_those_of_the_sampled_tokens_under_the_sampled_distribution(engine, prompts, tiny_model,
+                                                                               reference, processor):
+    # what the learner scores with learner.old_logprobs=rollout: softmax(logits / T) over the tokens
+    # the sampler allows (vLLM's processed log-probs; top_p is 1, as the run config requires there)
+    out = engine.generate(prompts[:1], 3, SamplingConfig(temperature=0.7, max_new_tokens=6, seed=1))
     model = reference.load_model(tiny_model)
     vision_ids = {processor.tokenizer.convert_tokens_to_ids(t) for t in VISION_TOKENS}
     assert len(out) == 1 and len(out[0]) == 3
     for seq in out[0]:
         assert len(seq.logprobs) == len(seq.token_ids) > 0
         assert not vision_ids & set(seq.token_ids)
-        np.testing.assert_allclose(seq.logprobs, reference.logprobs(model, prompts[0], seq.token_ids), atol=1e-4)
+        expected = reference.logprobs(model, prompts[0], seq.token_ids, temperature=0.7, excluded=vision_ids)
+        np.testing.assert_allclose(seq.logprobs, expected, atol=1e-4)
+        raw = reference.logprobs(model, prompts[0], seq.token_ids)
+        assert np.abs(np.array(seq.logprobs) - raw).max() > 1e-3  # not the raw (temperature 1) ones
 
 
 def test_greedy_asks_vllm_for_one_sequence_and_repeats_it(engine, prompts):
@@ -178,5 +183,7 @@ def test_weights_go_through_the_worker_extension_in_buckets_then_the_prefix_cach
     assert engine.policy_version == 3
 
     out = engine.generate(prompts[:1], 2, SamplingConfig(max_new_tokens=5, seed=3))
+    vision_ids = {processor.tokenizer.convert_tokens_to_ids(t) for t in VISION_TOKENS}
     for seq in out[0]:  # the model now samples with the new weights
-        np.testing.assert_allclose(seq.logprobs, reference.logprobs(other, prompts[0], seq.token_ids), atol=1e-4)
+        expected = reference.logprobs(other, prompts[0], seq.token_ids, excluded=vision_ids)
+        np.testing.assert_allclose(seq.logprobs, expected, atol=1e-4)

@@ -21,8 +21,10 @@ not as rollout/engines/vllm.py uses it:
 - SamplingParams checks what vLLM's _verify_args checks for the fields modelled here (n >= 1,
   temperature in [0, 2], top_p in (0, 1], max_tokens >= 1, logprobs >= -1, n == 1 when greedy,
   allowed_token_ids non-empty and inside the vocabulary), raising VLLMValidationError.
-- Sampling as v1's Sampler: log-probs are computed first from the raw logits
-  (logprobs_mode="raw_logprobs"), then allowed_token_ids masks, then temperature and top_p, then
+- Sampling as v1's Sampler: the raw logits (what logprobs_mode="raw_logprobs"/"raw_logits"
+  report), then allowed_token_ids masks; greedy decoding takes the argmax of those (and the
+  "processed" modes report them); otherwise temperature, then top_p (tokens outside the nucleus
+  set to -inf), which the "processed" modes report, then
   a draw from a torch.Generator seeded per request (`seed`). A stop token or the model's EOS ends
   a sequence with finish_reason "stop" (the token stays in token_ids and leaves the text when it is
   special, `stop_reason` the stop id), max_tokens with "length". Each position's logprobs entry is
@@ -353,7 +355,7 @@ class LLM:
         tokens, logprobs, finish, stop_reason = [], [], "length", None
         for _ in range(p.max_tokens or 16):
             logits = self._logits(prompt_ids + tokens, video)
-            raw = torch.log_softmax(logits, dim=-1)  # raw_logprobs: before any processing
+            raw = logits
             if p.allowed_token_ids is not None:
                 keep = torch.full_like(logits, float("-inf"))
                 keep[p.allowed_token_ids] = 0.0
@@ -361,17 +363,20 @@ class LLM:
             if p.temperature < _SAMPLING_EPS:
                 token = int(torch.argmax(logits))
             else:
-                probs = torch.softmax(logits / p.temperature, dim=-1)
+                logits = logits / p.temperature
                 if p.top_p < 1.0:
-                    ordered, order = torch.sort(probs, descending=True)
+                    ordered, order = torch.sort(torch.softmax(logits, dim=-1), descending=True)
                     drop = torch.cumsum(ordered, 0) - ordered > p.top_p
-                    probs[order[drop]] = 0.0
-                token = int(torch.multinomial(probs / probs.sum(), 1, generator=generator))
+                    logits[order[drop]] = float("-inf")
+                token = int(torch.multinomial(torch.softmax(logits, dim=-1), 1, generator=generator))
+            reported = {"raw_logprobs": torch.log_softmax(raw, dim=-1), "raw_logits": raw,
+                        "processed_logprobs": torch.log_softmax(logits, dim=-1),
+                        "processed_logits": logits}[self.logprobs_mode]
             tokens.append(token)
             if p.logprobs is not None:
-                entry = {token: Logprob(float(raw[token]), int((raw > raw[token]).sum()) + 1,
+                entry = {token: Logprob(float(reported[token]), int((reported > reported[token]).sum()) + 1,
                                         tokenizer.decode([token]))}
-                top = raw.topk(p.logprobs if p.logprobs != -1 else raw.numel())
+                top = reported.topk(p.logprobs if p.logprobs != -1 else reported.numel())
                 for rank, (value, top_id) in enumerate(zip(top.values.tolist(), top.indices.tolist()), start=1):
                     entry.setdefault(top_id, Logprob(value, rank, tokenizer.decode([top_id])))
                 logprobs.append(entry)
