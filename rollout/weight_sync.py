@@ -288,6 +288,7 @@ buffers, so they are kept until those works end (checked at every close and ever
 
 
 def release_retired_groups() -> None:
+    """Release the aborted groups whose works have all ended since."""
     for group in [g for g in _RETIRED if all(w.is_completed() for w in g._pending)]:
         _RETIRED.remove(group)
         group._release()
