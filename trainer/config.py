@@ -77,6 +77,13 @@ class DataConfig:
     synthetic_width: int = 160
     synthetic_height: int = 120
     synthetic_fps: float = 5.0
+    synthetic_objects: list[int] = field(default_factory=lambda: [2, 4])
+    """synthetic only: fewest and most shapes per video, the target included ([1, 1]: the target
+    alone, so the query need not be read; docs/data.md)."""
+    synthetic_object_size: list[float] = field(default_factory=lambda: [0.12, 0.2])
+    """synthetic only: [low, high] side of the shapes as a fraction of the frame's short side."""
+    synthetic_target_span: list[float] = field(default_factory=lambda: [0.2, 0.6])
+    """synthetic only: [low, high] share of the 20 s video on which the target is visible."""
 
     def __post_init__(self) -> None:
         check_choice("data.source", self.source, DATA_SOURCES)
@@ -87,6 +94,22 @@ class DataConfig:
         check_choice("data.tracker", self.tracker, ("", "colour-blobs", "yolo"))
         check_choice("data.on_bad_video", self.on_bad_video, BAD_VIDEO_POLICIES)
         check_range("data.tracker_fps", self.tracker_fps, 0)
+        self.scene_options()  # fails now, naming the key, when the synthetic scene knobs are wrong
+
+    def scene_options(self):
+        """The synthetic generator's SceneOptions from the synthetic_* keys."""
+        from infra.data.synth import SceneOptions
+        from infra.errors import UserError
+
+        values = {"objects": self.synthetic_objects, "object_size": self.synthetic_object_size,
+                  "target_span": self.synthetic_target_span}
+        for name, value in values.items():
+            if len(value) != 2:
+                raise ConfigError(f"data.synthetic_{name}={list(value)} must be a pair [low, high]")
+        try:
+            return SceneOptions(**{name: tuple(value) for name, value in values.items()})
+        except UserError as err:
+            raise ConfigError(f"data.synthetic_{err}") from None
 
 
 @dataclass

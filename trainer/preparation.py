@@ -104,7 +104,8 @@ def annotation_files(cfg: RunConfig) -> dict[str, AnnotationFile]:
 def synthetic_splits(cfg: RunConfig) -> dict[str, SyntheticSettings]:
     """The generator settings of each synthetic split (held-out uses seed + 1000)."""
     data = cfg.data
-    shape = dict(width=data.synthetic_width, height=data.synthetic_height, fps=data.synthetic_fps)
+    shape = dict(width=data.synthetic_width, height=data.synthetic_height, fps=data.synthetic_fps,
+                 scene=data.scene_options())
     splits = {"train": SyntheticSettings(data.synthetic_train_videos, data.synthetic_seed, **shape)}
     if data.synthetic_heldout_videos:
         splits["heldout"] = SyntheticSettings(data.synthetic_heldout_videos, data.synthetic_seed + 1000, **shape)

@@ -26,6 +26,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     synth.add_argument("--width", type=int, default=160, help="frame width, even (default 160)")
     synth.add_argument("--height", type=int, default=120, help="frame height, even (default 120)")
     synth.add_argument("--fps", type=float, default=5.0, help="frame rate; 20*fps must be whole (default 5)")
+    synth.add_argument("--objects", type=int, nargs=2, default=[2, 4], metavar=("FEWEST", "MOST"),
+                       help="shapes per video, the target included (default 2 4; 1 1: the target alone)")
+    synth.add_argument("--object-size", type=float, nargs=2, default=[0.12, 0.2], metavar=("LOW", "HIGH"),
+                       help="shape side as a fraction of the short side (default 0.12 0.2)")
+    synth.add_argument("--target-span", type=float, nargs=2, default=[0.2, 0.6], metavar=("LOW", "HIGH"),
+                       help="share of the video the target is visible on (default 0.2 0.6)")
     synth.add_argument("--quiet", action="store_true", help="no progress bar")
 
     inspect = sub.add_parser("inspect", help="count samples, span statistics and problems of an annotation file",
@@ -49,10 +55,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _synth(args: argparse.Namespace) -> int:
-    from infra.data.synth import generate
+    from infra.data.synth import SceneOptions, generate
 
+    options = SceneOptions(objects=tuple(args.objects), object_size=tuple(args.object_size),
+                           target_span=tuple(args.target_span))
     path = generate(args.out, args.videos, args.seed, width=args.width, height=args.height, fps=args.fps,
-                    progress=not args.quiet and sys.stderr.isatty())
+                    options=options, progress=not args.quiet and sys.stderr.isatty())
     print(f"wrote {args.videos} videos to {Path(args.out) / 'videos'}, annotations {path}, "
           f"tracks {path.parent / 'tracks.json'}")
     return 0

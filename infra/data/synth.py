@@ -3,7 +3,9 @@
 Each video is 20 s long (the HC-STVG convention, so the HC-STVG reader's fps = img_num / 20 holds).
 It shows 2-4 shapes of distinct colours; one is the target, visible on a known span of frames (it
 appears, moves in a straight line, disappears), the others are distractors with spans of their own.
-The query names the target: "the red square moving right". Output, in `out_dir`:
+The query names the target: "the red square moving right". `SceneOptions` changes what a scene
+holds (how many shapes, how big, how long the target is visible): one large shape alone makes a task
+a tiny model learns in minutes. Output, in `out_dir`:
 
     videos/<id>.mp4     libx264, yuv420p
     annotations.json    HC-STVG v2 format (bbox xywh from st_frame, st_time, ed_time, img_num,
@@ -35,6 +37,27 @@ VIDEOS = "videos"
 
 
 @dataclass(frozen=True)
+class SceneOptions:
+    """What a scene holds; the defaults are the standard scenes (2-4 shapes, one of them the target)."""
+
+    objects: tuple[int, int] = (2, 4)
+    """Fewest and most shapes per video, the target included; (1, 1): the target alone."""
+    object_size: tuple[float, float] = (0.12, 0.2)
+    """Side of every shape as a fraction of the frame's short side, drawn uniformly (at least 12 px)."""
+    target_span: tuple[float, float] = (0.2, 0.6)
+    """Share of the video on which the target is visible, drawn uniformly (distractors: 20-90 %)."""
+
+    def __post_init__(self) -> None:
+        low, high = self.objects
+        if not 1 <= low <= high <= len(PALETTE):
+            raise UserError(f"objects={list(self.objects)} must be [fewest, most] with 1 <= fewest <= most <= "
+                            f"{len(PALETTE)} (every shape has its own colour)")
+        for name, (low, high), top in (("object_size", self.object_size, 0.9), ("target_span", self.target_span, 1.0)):
+            if not 0 < low <= high <= top:
+                raise UserError(f"{name}={[low, high]} must be [low, high] fractions with 0 < low <= high <= {top:g}")
+
+
+@dataclass(frozen=True)
 class Scene:
     objects: tuple[MovingObject, ...]
     """Drawn in this order; the target is last, so it is never occluded and its box stays tight."""
@@ -45,18 +68,19 @@ class Scene:
         return self.objects[-1]
 
 
-def sample_scene(rng: np.random.Generator, width: int, height: int, num_frames: int) -> Scene:
+def sample_scene(rng: np.random.Generator, width: int, height: int, num_frames: int,
+                 options: SceneOptions = SceneOptions()) -> Scene:
     """Random objects for one video: distinct colours, the target last."""
-    count = int(rng.integers(2, 5))
+    count = int(rng.integers(options.objects[0], options.objects[1] + 1))
     colours = rng.choice(list(PALETTE), size=count, replace=False)
     ids = rng.permutation(count) + 1  # the target's id must not give it away
     objects = []
     for k in range(count):
         is_target = k == count - 1
-        low, high = (0.2, 0.6) if is_target else (0.2, 0.9)
+        low, high = options.target_span if is_target else (0.2, 0.9)
         length = max(2, int(round(rng.uniform(low, high) * num_frames)))
         first = int(rng.integers(0, num_frames - length + 1))
-        size = max(12.0, rng.uniform(0.12, 0.2) * min(width, height))
+        size = max(12.0, rng.uniform(*options.object_size) * min(width, height))
         direction = str(rng.choice(list(DIRECTIONS)))
         start, end = _path(rng, direction, size, width, height)
         objects.append(MovingObject(int(ids[k]), str(colours[k]), str(rng.choice(SHAPES)), direction, size,
@@ -114,7 +138,7 @@ def check_settings(width: int, height: int, fps: float, num_videos: int) -> int:
 
 
 def generate(out_dir: str | Path, num_videos: int, seed: int, *, width: int = 160, height: int = 120,
-             fps: float = 5.0, progress: bool = False) -> Path:
+             fps: float = 5.0, options: SceneOptions = SceneOptions(), progress: bool = False) -> Path:
     """Write `num_videos` synthetic videos with annotations and tracks into `out_dir`; return the
     path of the annotation file. Video i of seed s is named `synth-s<s>-<i:05d>.mp4`."""
     from tqdm import tqdm
@@ -125,7 +149,7 @@ def generate(out_dir: str | Path, num_videos: int, seed: int, *, width: int = 16
     annotations, tracks = {}, {}
     for i in tqdm(range(num_videos), desc="synthetic videos", unit="video", disable=not progress):
         rng = np.random.default_rng([seed, i])
-        scene = sample_scene(rng, width, height, num_frames)
+        scene = sample_scene(rng, width, height, num_frames, options)
         name = f"synth-s{seed}-{i:05d}.mp4"
         boxes = render(out / VIDEOS / name, scene, width, height, fps, background(rng, width, height))
         target = scene.target
@@ -179,20 +203,34 @@ class SyntheticSettings:
     width: int = 160
     height: int = 120
     fps: float = 5.0
+    scene: SceneOptions = SceneOptions()
+    """What the scenes hold; standard scenes keep the short key, others add their options to it, so
+    a node that only has the URI regenerates the same set."""
 
     @property
     def key(self) -> str:
-        return f"videos{self.videos}-seed{self.seed}-w{self.width}-h{self.height}-fps{self.fps:g}"
+        key = f"videos{self.videos}-seed{self.seed}-w{self.width}-h{self.height}-fps{self.fps:g}"
+        if self.scene != SceneOptions():
+            (o1, o2), (s1, s2), (t1, t2) = self.scene.objects, self.scene.object_size, self.scene.target_span
+            key += f"-objects{o1}_{o2}-size{s1:g}_{s2:g}-span{t1:g}_{t2:g}"
+        return key
 
     @classmethod
     def from_key(cls, key: str) -> "SyntheticSettings":
         import re
 
-        match = re.fullmatch(r"videos(\d+)-seed(-?\d+)-w(\d+)-h(\d+)-fps([0-9.]+)", key)
+        number = r"([0-9.]+(?:e-?\d+)?)"
+        match = re.fullmatch(r"videos(\d+)-seed(-?\d+)-w(\d+)-h(\d+)-fps([0-9.]+)"
+                             rf"(?:-objects(\d+)_(\d+)-size{number}_{number}-span{number}_{number})?", key)
         if match is None:
-            raise UserError(f"{SCHEME}{key}: not a synthetic dataset key (videosN-seedS-wW-hH-fpsF)")
-        videos, seed, width, height, fps = match.groups()
-        return cls(int(videos), int(seed), int(width), int(height), float(fps))
+            raise UserError(f"{SCHEME}{key}: not a synthetic dataset key "
+                            "(videosN-seedS-wW-hH-fpsF, then optionally -objectsA_B-sizeA_B-spanA_B)")
+        videos, seed, width, height, fps, *scene = match.groups()
+        options = SceneOptions()
+        if scene[0] is not None:
+            options = SceneOptions((int(scene[0]), int(scene[1])), (float(scene[2]), float(scene[3])),
+                                   (float(scene[4]), float(scene[5])))
+        return cls(int(videos), int(seed), int(width), int(height), float(fps), options)
 
 
 def synthetic_dataset(settings: SyntheticSettings, root: str | Path, progress: bool = False) -> Path:
@@ -201,7 +239,8 @@ def synthetic_dataset(settings: SyntheticSettings, root: str | Path, progress: b
 
     return build_once(Path(root) / settings.key, ANNOTATIONS,
                       lambda staging: generate(staging, settings.videos, settings.seed, width=settings.width,
-                                               height=settings.height, fps=settings.fps, progress=progress))
+                                               height=settings.height, fps=settings.fps, options=settings.scene,
+                                               progress=progress))
 
 
 def load_synthetic_split(settings: SyntheticSettings, root: str | Path,

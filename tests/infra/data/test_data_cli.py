@@ -66,3 +66,13 @@ def test_inspect_opens_every_video_and_lists_the_damaged_and_the_truncated_ones(
     assert main(["data", "inspect", "--format", "hcstvg-v2", "--annotations", str(out / "annotations.json"),
                  "--no-videos"]) == 0
     assert "problems: none" in capsys.readouterr().out
+
+
+def test_synth_scene_options_reach_the_generator(tmp_path):
+    out = tmp_path / "one"
+    assert main(["data", "synth", "--out", str(out), "--videos", "2", "--seed", "1", "--objects", "1", "1",
+                 "--target-span", "0.1", "0.1", "--quiet"]) == 0
+    tracks = json.loads((out / "tracks.json").read_text())
+    assert all(len(entry) == 2 for entry in tracks.values())  # target_id and the target's own track
+    annotations = json.loads((out / "annotations.json").read_text())
+    assert all(len(rec["bbox"]) == 10 for rec in annotations.values())  # 10 % of 100 frames

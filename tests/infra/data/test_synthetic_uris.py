@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from infra.data.synth import SyntheticSettings, load_synthetic_split, synthetic_video
+from infra.data.synth import SceneOptions, SyntheticSettings, load_synthetic_split, synthetic_video
 from infra.errors import UserError
 from rollout.video_cache import VideoCache
 
@@ -17,6 +17,17 @@ def test_settings_round_trip_through_their_key():
     assert SyntheticSettings.from_key(SETTINGS.key) == SETTINGS
     with pytest.raises(UserError, match="not a synthetic dataset key"):
         SyntheticSettings.from_key("videos3-seed7")
+
+
+def test_scene_options_are_part_of_the_key_so_other_nodes_regenerate_the_same_scenes(tmp_path):
+    one_shape = SyntheticSettings(videos=2, seed=7, width=96, height=64, fps=2.5,
+                                  scene=SceneOptions(objects=(1, 1), object_size=(0.25, 0.35), target_span=(0.15, 0.15)))
+    assert one_shape.key == "videos2-seed7-w96-h64-fps2.5-objects1_1-size0.25_0.35-span0.15_0.15"
+    assert SyntheticSettings.from_key(one_shape.key) == one_shape
+    samples = load_synthetic_split(one_shape, tmp_path / "driver")
+    node_copy = synthetic_video(samples[0].video, tmp_path / "node")
+    assert node_copy.read_bytes() == (tmp_path / "driver" / one_shape.key / "videos" / node_copy.name).read_bytes()
+    assert SETTINGS.key != SyntheticSettings(3, 7, 96, 64, 2.5, SceneOptions(objects=(1, 1))).key
 
 
 def test_another_node_regenerates_the_same_bytes_from_the_uri_alone(tmp_path):

@@ -119,3 +119,41 @@ def test_bad_settings_are_user_errors(tmp_path, kwargs):
 
     with pytest.raises(UserError):
         generate(tmp_path, 1, seed=0, **kwargs)
+
+
+def test_scene_options_make_one_large_shape_on_a_short_span(tmp_path):
+    from infra.data.synth import SceneOptions
+
+    options = SceneOptions(objects=(1, 1), object_size=(0.25, 0.35), target_span=(0.1, 0.25))
+    path = generate(tmp_path, 8, seed=3, width=112, height=112, fps=1.0, options=options)
+    annotations = json.loads(path.read_text())
+    tracks = json.loads((tmp_path / "tracks.json").read_text())
+    for name, rec in annotations.items():
+        assert rec["img_num"] == 20
+        assert 2 <= len(rec["bbox"]) <= 5  # 10-25 % of 20 frames (at least 2)
+        sides = [max(w, h) for _, _, w, h in rec["bbox"]]
+        assert all(0.25 * 112 - 2 <= side <= 0.35 * 112 + 2 for side in sides), sides
+        assert set(tracks[name]) == {"target_id", str(tracks[name]["target_id"])}  # no distractor
+        frames = np.stack(decode_all(tmp_path / "videos" / name))
+        colour = QUERY.match(rec["English"]).group(1)
+        x, y, w, h = rec["bbox"][0]
+        assert colour_mask(frames[rec["st_frame"]], colour)[y:y + h, x:x + w].sum() >= 0.3 * w * h
+
+
+def test_default_scene_options_keep_the_standard_scenes(tmp_path):
+    from infra.data.synth import SceneOptions
+
+    plain = generate(tmp_path / "a", 2, seed=11)
+    explicit = generate(tmp_path / "b", 2, seed=11, options=SceneOptions(objects=(2, 4), object_size=(0.12, 0.2),
+                                                                        target_span=(0.2, 0.6)))
+    assert plain.read_bytes() == explicit.read_bytes()
+
+
+@pytest.mark.parametrize("field, value", [("objects", (0, 1)), ("objects", (3, 2)), ("objects", (1, 7)),
+                                          ("object_size", (0.0, 0.2)), ("target_span", (0.5, 1.2))])
+def test_bad_scene_options_are_user_errors_naming_the_option(field, value):
+    from infra.data.synth import SceneOptions
+    from infra.errors import UserError
+
+    with pytest.raises(UserError, match=field):
+        SceneOptions(**{field: value})
