@@ -77,6 +77,12 @@ class RolloutConfig:
     """Frames are resized so their long side is at most this many pixels (then to multiples of 28)."""
     max_prompt_tokens: int = 4096
     """A prompt (video tokens included) longer than this is an error, never truncated."""
+    instruction: str = "paper"
+    """Wording of the task instruction (rollout/prompts.py), the same for rollouts, SFT and
+    evaluation: `paper` (the seed papers' texts; for real models), `compact` (one short sentence
+    asking for the same output format; for tiny models, whose prompts it shortens ~4x), or a
+    template: text holding {query} (optionally {width}, {height}, {frames}), or the path of a text
+    file holding it, which is read here so the config carries the text to every worker."""
 
     # -- sampling ------------------------------------------------------------------------------
     temperature: float = 1.0
@@ -107,6 +113,7 @@ class RolloutConfig:
             check_range("rollout.max_frames", self.max_frames, 1)
         check_range("rollout.max_long_side", self.max_long_side, 28)
         check_range("rollout.max_prompt_tokens", self.max_prompt_tokens, 1)
+        self.instruction = _instruction_text(self.instruction)
         check_range("rollout.temperature", self.temperature, 0, low_open=True)
         check_range("rollout.top_p", self.top_p, 0, 1, low_open=True)
         check_range("rollout.max_new_tokens", self.max_new_tokens, 1)
@@ -121,3 +128,23 @@ class RolloutConfig:
     @property
     def weight_bucket_bytes(self) -> int:
         return self.weight_bucket_mb * 1024**2
+
+def _instruction_text(value: str) -> str:
+    """rollout.instruction as used: a style name, or a template's text (a file's, read once)."""
+    from pathlib import Path
+
+    from rollout.prompts import STYLES, check_template
+
+    if value in STYLES:
+        return value
+    if "{query}" not in value:
+        path = Path(value).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"rollout.instruction={value!r} is neither a style ({', '.join(STYLES)}), nor a "
+                              "template holding {query}, nor a readable template file")
+        value = path.read_text(encoding="utf-8")
+    try:
+        check_template(value)
+    except ValueError as err:
+        raise ConfigError(f"rollout.instruction: the template {err}") from None
+    return value

@@ -7,7 +7,8 @@ instruction states the frame times, and the model family runs its processor. In 
     frames  (sampled here; or a temporal view of them, options.view; or given by the caller, `frames`)
     -> STVG-R1 ids drawn (task stvg-r1: rollout.visual_prompt, from the sample's tracks)
     -> curriculum mask (options.mask: frames outside the GT span blacked out, VideoTG-R1)
-    -> instruction (the task's, with options.query in place of the sample's query; or options.instruction)
+    -> instruction (the task's in the rollout.instruction wording, with options.query in place of the
+       sample's query; or options.instruction)
     -> processor
 
 so the PromptInputs (and the learner, which never re-processes the video) hold exactly the pixels
@@ -36,11 +37,14 @@ class PromptSettings:
     max_frames: Optional[int] = 64
     max_long_side: int = 336
     max_prompt_tokens: int = 4096
+    instruction: str = "paper"
+    """rollout.instruction: paper, compact, or a template's text (rollout.prompts)."""
 
     @classmethod
     def from_config(cls, config: Any, task: Optional[str] = None) -> "PromptSettings":
         return cls(task=task or config.task, fps=config.fps, max_frames=config.max_frames,
-                   max_long_side=config.max_long_side, max_prompt_tokens=config.max_prompt_tokens)
+                   max_long_side=config.max_long_side, max_prompt_tokens=config.max_prompt_tokens,
+                   instruction=config.instruction)
 
 
 VIEWS = ("original", "reversed", "shifted")
@@ -129,7 +133,7 @@ def build_prompt_inputs(sample: GroundingSample, *, family: Any, processor: Any,
         extra["masked_frames"] = [int(i) for i in masked]
     if options.view != "original":
         extra["view"] = options.view
-    instruction = _instruction(sample, settings.task, options, timestamps, frames.frame_size)
+    instruction = _instruction(sample, settings, options, timestamps, frames.frame_size)
     prompt = family.build_prompt(
         processor, sample_id=sample.id, frames=pixels, timestamps=timestamps, instruction=instruction,
         task=settings.task, scale_to_original=frames.scale_to_original,
@@ -139,9 +143,10 @@ def build_prompt_inputs(sample: GroundingSample, *, family: Any, processor: Any,
     return prompt
 
 
-def _instruction(sample: GroundingSample, task: str, options: PromptOptions, timestamps: Sequence[float],
-                 frame_size: tuple[int, int]) -> Instruction:
+def _instruction(sample: GroundingSample, settings: PromptSettings, options: PromptOptions,
+                 timestamps: Sequence[float], frame_size: tuple[int, int]) -> Instruction:
     if options.instruction is not None:
-        return Instruction(f"{frames_line(timestamps, frame_size)}\n{options.instruction}", True)
-    return build_instruction(task, options.query if options.query is not None else sample.query, timestamps,
-                             frame_size)
+        head = frames_line(timestamps, frame_size, settings.instruction)
+        return Instruction(f"{head}\n{options.instruction}", True)
+    return build_instruction(settings.task, options.query if options.query is not None else sample.query,
+                             timestamps, frame_size, settings.instruction)

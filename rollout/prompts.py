@@ -10,6 +10,16 @@ Three formats (docs/conventions.md, "Output formats"):
 
 Every instruction starts with one line that states the frame size and the time in seconds of each
 sampled frame, so the model can answer in seconds without knowing the sampling rule.
+
+The wording is a knob (`rollout.instruction`, the same on the rollout workers and in SFT, which both
+build prompts through rollout.prompting with the run's settings):
+- `paper` (default): the texts above, the seed papers' wording; what real models are prompted with.
+- `compact`: one short sentence per task asking for the same output format, and a short frames line
+  (`20 frames of 56x56 px, 0 to 19 s every 1 s.`). A tiny model learns far sooner when the video
+  tokens are not drowned in ~180 tokens of fixed instruction (docs/learning-run.md).
+- a template: text holding `{query}` (and optionally `{width}`, `{height}`, `{frames}`); the frames
+  line goes where `{frames}` is, else in front. A path to a file holding the template works too
+  (RolloutConfig reads it once, so the run config carries the text to every worker).
 """
 
 from __future__ import annotations
@@ -56,6 +66,20 @@ FRAMES_LINE = (
     "the frames are at these seconds: {times}."
 )
 
+COMPACT = {
+    "stvg-o1": 'Where and when is "{query}"? Answer <time> ts - te </time>, then one box [x1, y1, x2, y2] '
+               'per second in <think_bbox> and <pred_bbox>.',
+    "stvg-r1": 'Which numbered object is "{query}", and when? Answer <think> </think> '
+               '<answer>Target ID: N, Time range: s to e</answer>.',
+    "vtg": 'When is "{query}"? Answer <think> </think> <answer>s to e</answer> in seconds.',
+}
+"""`compact`: the same output formats asked for in one sentence (20-50 tokens instead of 60-200)."""
+
+COMPACT_FRAMES_LINE = "{count} frames of {width}x{height} px, {times}."
+
+STYLES = ("paper", "compact")
+TEMPLATE_FIELDS = ("query", "width", "height", "frames")
+
 
 @dataclass(frozen=True)
 class Instruction:
@@ -72,25 +96,67 @@ def format_seconds(t: float) -> str:
     return text if text not in ("", "-0") else "0"
 
 
-def frames_line(timestamps: Sequence[float], frame_size: tuple[int, int]) -> str:
+def frames_line(timestamps: Sequence[float], frame_size: tuple[int, int], style: str = "paper") -> str:
+    """The line stating the frames: every frame's time (paper), or a range when they are evenly
+    spaced (compact and templates: `20 frames of 56x56 px, 0 to 19 s every 1 s.`)."""
     width, height = frame_size
-    times = ", ".join(format_seconds(t) for t in timestamps)
-    return FRAMES_LINE.format(count=len(timestamps), width=width, height=height, times=times)
+    if style == "paper":
+        times = ", ".join(format_seconds(t) for t in timestamps)
+        return FRAMES_LINE.format(count=len(timestamps), width=width, height=height, times=times)
+    return COMPACT_FRAMES_LINE.format(count=len(timestamps), width=width, height=height, times=_time_range(timestamps))
 
 
-def build_instruction(task: str, query: str, timestamps: Sequence[float],
-                      frame_size: tuple[int, int]) -> Instruction:
-    """The instruction for one sample. `frame_size` is (width, height) of the frames as shown."""
+def _time_range(timestamps: Sequence[float]) -> str:
+    """`0 to 19 s every 1 s` when the times are evenly spaced (to 0.01 s), else `at 0, 2.5, 9 s`."""
+    times = [float(t) for t in timestamps]
+    steps = [b - a for a, b in zip(times, times[1:])]
+    if steps and steps[0] > 0 and all(abs(step - steps[0]) < 0.01 for step in steps):
+        return f"{format_seconds(times[0])} to {format_seconds(times[-1])} s every {format_seconds(steps[0])} s"
+    return f"at {', '.join(format_seconds(t) for t in times)} s"
+
+
+def build_instruction(task: str, query: str, timestamps: Sequence[float], frame_size: tuple[int, int],
+                      style: str = "paper") -> Instruction:
+    """The instruction for one sample. `frame_size` is (width, height) of the frames as shown;
+    `style` is rollout.instruction: paper, compact, or a template holding {query}."""
     width, height = frame_size
     query = " ".join(query.split())
     if not query:
         raise UserError("cannot build a prompt for an empty query")
+    if task not in TASKS:
+        raise UserError(f"task {task!r} is not known; choose one of: {', '.join(TASKS)}")
+    if style == "compact":
+        return Instruction(f"{frames_line(timestamps, frame_size, style)}\n{COMPACT[task].format(query=query)}", True)
+    if style != "paper":
+        return Instruction(fill_template(style, query, timestamps, frame_size), True)
     head = frames_line(timestamps, frame_size)
     if task == "stvg-o1":
         return Instruction(f"{head}\n{STVG_O1.format(query=query, width=width, height=height)}", True)
     if task == "vtg":
         return Instruction(f"{head}\n{VTG.format(query=query)}", True)
-    if task == "stvg-r1":
-        event = query.lower().rstrip(".")
-        return Instruction(f"{head}\n{STVG_R1.format(query=event)}", False)
-    raise UserError(f"task {task!r} is not known; choose one of: {', '.join(TASKS)}")
+    event = query.lower().rstrip(".")
+    return Instruction(f"{head}\n{STVG_R1.format(query=event)}", False)
+
+
+def fill_template(template: str, query: str, timestamps: Sequence[float], frame_size: tuple[int, int]) -> str:
+    """A user template with its fields filled; the frames line goes in front unless it has {frames}."""
+    width, height = frame_size
+    frames = frames_line(timestamps, frame_size, "template")
+    text = template.strip().format(query=query, width=width, height=height, frames=frames)
+    return text if "{frames}" in template else f"{frames}\n{text}"
+
+
+def check_template(template: str) -> None:
+    """Raise ValueError naming the problem when `template` is not a usable instruction template."""
+    import string
+
+    try:
+        fields = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+    except ValueError as err:  # an unmatched brace
+        raise ValueError(f"is not a valid template ({err}); write literal braces as {{{{ and }}}}") from None
+    unknown = sorted(fields - set(TEMPLATE_FIELDS))
+    if unknown:
+        raise ValueError(f"uses unknown fields {unknown}; a template may use {{query}}, {{width}}, {{height}}, "
+                         f"{{frames}}")
+    if "query" not in fields:
+        raise ValueError("must hold {query}: the model has to be told what to find")

@@ -13,7 +13,7 @@ import torch
 
 from infra.data.sample import GroundingSample
 from rewards.targets import build_target
-from rollout.types import RolloutBatch
+from rollout.types import PromptInputs, RolloutBatch
 from trainer.grpo import GRPOConfig, compute_advantages, overlong_penalty, zero_variance_mask
 from trainer.learner.batch import TrainItem
 
@@ -64,9 +64,23 @@ def make_experience(batch: RolloutBatch, samples: Sequence[GroundingSample], rew
     metrics.update({f"adv/{k}": v for k, v in adv_metrics.items()})
     metrics.update(_reward_metrics(results, rewards, lengths, completions))
     metrics["perf/tokens_per_s"] = batch.tokens_per_second
+    metrics.update(prompt_metrics(batch.prompts))
     metrics["policy/staleness_mean"] = float(sum(learner_version - c.policy_version for c in completions)
                                              / max(len(completions), 1))
     return ScoredBatch(items, [r.total for r in results], [dict(r.terms) for r in results], metrics)
+
+
+def prompt_metrics(prompts: Sequence[PromptInputs]) -> dict[str, float]:
+    """Mean prompt length in tokens (`prompt_len/mean`) and its video placeholder tokens
+    (`prompt_len/video_mean`): the rest is instruction and chat template (rollout.instruction)."""
+    if not prompts:
+        return {}
+    lengths = [p.input_ids.numel() for p in prompts]
+    out = {"prompt_len/mean": sum(lengths) / len(prompts)}
+    ids = [p.extra.get("video_token_id") for p in prompts]  # set by every model family's build_prompt
+    if all(i is not None for i in ids):
+        out["prompt_len/video_mean"] = sum(int((p.input_ids == i).sum()) for p, i in zip(prompts, ids)) / len(prompts)
+    return out
 
 
 def _reward_metrics(results, rewards: torch.Tensor, lengths: torch.Tensor, completions) -> dict[str, float]:

@@ -30,6 +30,7 @@ from rollout.types import Completion, PromptInputs
 from trainer.bad_videos import BadVideoLog, build_usable
 from trainer.checkpointing import save_checkpoint
 from trainer.config import RunConfig
+from trainer.experience import prompt_metrics
 from trainer.learner.batch import TrainItem
 from trainer.learner.distribute import scatter_items
 from trainer.loop import Job, StepTimer, due, evaluate_heldout, resume_state, sync_weights
@@ -136,6 +137,7 @@ def sft_loop(job: Job) -> None:
                     items, skipped = build_usable([job.train[i] for i in indices], answers.item,
                                                   skip=cfg.data.on_bad_video == "skip")
                     metrics.update(bad_videos.step_metrics(skipped))
+                metrics.update(prompt_metrics([item.prompt for item in items]))
             with timer("learn"):
                 metrics.update(sft_step(learner, scatter_items(items, rank, world)))
         state = dataclasses.replace(state, step=step + 1, policy_version=step + 1,

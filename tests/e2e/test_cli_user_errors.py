@@ -25,6 +25,8 @@ def _stvg(*args: str, cwd) -> subprocess.CompletedProcess:
     (["eval", "--checkpoint", "runs/nope/checkpoints"], "/runs/nope/checkpoints' does not exist; give a run's "
                                                          "checkpoint folder"),
     (["train", "learner.zero_stage=7"], "learner.zero_stage"),
+    (["train", "data.synthetic_objects=[0,2]"], "data.synthetic_objects=[0, 2] must be [fewest, most]"),
+    (["train", "rollout.instruction=short"], "rollout.instruction='short' is neither a style (paper, compact)"),
 ])
 def test_bad_config_is_one_line_naming_the_key(tmp_path, args, message):
     result = _stvg(*args, cwd=tmp_path)

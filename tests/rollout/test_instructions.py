@@ -71,3 +71,46 @@ def test_rollout_config_loads_from_yaml_overrides(tmp_path):
     config = load_config(RolloutConfig, path, ["fps=1.0", "max_frames=null"])
     assert (config.num_workers, config.resources_per_worker, config.fps, config.max_frames) == \
         (3, {"stvg_rollout": 1}, 1.0, None)
+
+
+def test_compact_instruction_asks_for_the_same_tagged_parts_with_a_short_frames_line():
+    times = [float(t) for t in range(20)]
+    compact = build_instruction("stvg-o1", "the red square moving right", times, (56, 56), "compact")
+    paper = build_instruction("stvg-o1", "the red square moving right", times, (56, 56))
+    assert compact.video_first
+    assert compact.text.startswith("20 frames of 56x56 px, 0 to 19 s every 1 s.\n")
+    for part in ("<time> ts - te </time>", "[x1, y1, x2, y2]", "<think_bbox>", "<pred_bbox>",
+                 '"the red square moving right"'):
+        assert part in compact.text
+    assert len(compact.text) < len(paper.text) / 2
+
+
+def test_compact_frames_line_lists_the_times_when_they_are_unevenly_spaced():
+    text = build_instruction("vtg", "a door opens", [0.0, 2.5, 9.0], (112, 84), "compact").text
+    assert text == ('3 frames of 112x84 px, at 0, 2.5, 9 s.\n'
+                    'When is "a door opens"? Answer <think> </think> <answer>s to e</answer> in seconds.')
+
+
+def test_a_template_gets_its_fields_and_the_frames_line_in_front_or_where_it_asks():
+    template = 'Box "{query}" in the {width}x{height} frames.'
+    assert build_instruction("stvg-o1", "a dog", [0.0, 1.0], (56, 28), template).text == \
+        '2 frames of 56x28 px, 0 to 1 s every 1 s.\nBox "a dog" in the 56x28 frames.'
+    placed = build_instruction("vtg", "a dog", [0.0, 1.0], (56, 28), "When is {query}? ({frames})").text
+    assert placed == "When is a dog? (2 frames of 56x28 px, 0 to 1 s every 1 s.)"
+
+
+def test_rollout_instruction_reads_a_template_file_and_rejects_unusable_ones(tmp_path):
+    from infra.errors import ConfigError
+    from rollout.config import RolloutConfig
+
+    path = tmp_path / "ask.txt"
+    path.write_text('Where is "{query}"?\n', encoding="utf-8")
+    assert RolloutConfig(instruction=str(path)).instruction == 'Where is "{query}"?\n'
+    assert RolloutConfig(instruction="compact").instruction == "compact"
+    for value, message in ((str(tmp_path / "missing.txt"), "neither a style"), ("Find {query} in {fps}", "unknown fields"),
+                           ("Find {query} now}", "not a valid template")):
+        with pytest.raises(ConfigError, match=f"rollout.instruction.*{message}"):
+            RolloutConfig(instruction=value)
+    path.write_text("Find the target.", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"must hold \{query\}"):
+        RolloutConfig(instruction=str(path))

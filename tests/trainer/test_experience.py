@@ -104,3 +104,15 @@ def test_a_group_left_with_equal_rewards_after_the_stale_drop_is_filtered(client
     std = math.sqrt(1 / 12)
     assert [it.advantage for it in scored.items] == pytest.approx([(1 / 3) / std, (-1 / 6) / std, (-1 / 6) / std],
                                                                  rel=1e-5)
+
+
+def test_prompt_lengths_and_their_video_tokens_are_logged(client):
+    batch = _batch([[PERFECT, HALF], [HALF, HALF]], versions=[[0, 0], [0, 0]])
+    batch.prompts[0].input_ids = torch.tensor([5, 9, 9, 9, 7])
+    batch.prompts[1].input_ids = torch.tensor([5, 9, 7])
+    for prompt in batch.prompts:
+        prompt.extra["video_token_id"] = 9
+    scored = make_experience(batch, [_sample("s0"), _sample("s1")], client, "vtg", GRPOConfig(group_size=2),
+                             learner_version=0, max_staleness=1)
+    assert scored.metrics["prompt_len/mean"] == 4.0  # (5 + 3) / 2
+    assert scored.metrics["prompt_len/video_mean"] == 2.0  # (3 + 1) / 2

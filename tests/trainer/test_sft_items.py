@@ -52,3 +52,17 @@ def test_sft_answer_tokens_score_the_maximum_and_end_the_turn(tiny_model, synthe
         target = build_target(task, sample, answers.item(sample).prompt.frame_size)
         # synthetic spans are whole frames at 5 fps: multiples of 0.2 s, exact at 2 decimals
         assert score_batch(task, [text], [target])[0].total == pytest.approx(MAX_REWARD[task], abs=1e-12)
+
+
+def test_sft_and_rollout_prompts_share_the_compact_instruction(tiny_model, synthetic):
+    config = RolloutConfig(engine="hf", task="stvg-o1", fps=0.5, max_frames=6, max_long_side=112, instruction="compact")
+    sample = synthetic[0]
+    built = RolloutWorker(str(tiny_model), config).generate([PromptRequest(sample, "g", 0)], 1,
+                                                            SamplingConfig(max_new_tokens=1, seed=0))[0].prompt
+    item = AnswerItems(str(tiny_model), config, "stvg-o1").item(sample)
+    assert torch.equal(item.prompt.input_ids, built.input_ids)
+    paper = AnswerItems(str(tiny_model), RolloutConfig(engine="hf", task="stvg-o1", fps=0.5, max_frames=6,
+                                                       max_long_side=112), "stvg-o1").item(sample)
+    assert item.prompt.input_ids.numel() < paper.prompt.input_ids.numel()
+    text = AnswerItems(str(tiny_model), config, "stvg-o1").processor.tokenizer.decode(item.prompt.input_ids)
+    assert f'Where and when is "{sample.query}"? Answer <time> ts - te </time>' in text
