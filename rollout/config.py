@@ -64,6 +64,9 @@ class RolloutConfig:
     video_cache_dir: Optional[str] = None
     """This node's video cache, shared by its processes (`stvg train` sets it to
     <model.cache_dir>/videos when unset); None outside a run = a temporary directory per worker."""
+    prompt_cache_bytes: int = 1024**3
+    """Per-worker memory for processed prompts (frames decoded and run through the processor), so
+    a sample seen again skips both; least recently used evicted; 0 = build every prompt anew."""
 
     # -- prompts and frames --------------------------------------------------------------------
     task: str = "stvg-o1"
@@ -108,6 +111,7 @@ class RolloutConfig:
         check_range("rollout.weight_bucket_mb", self.weight_bucket_mb, 1)
         check_range("rollout.gpu_memory_utilization", self.gpu_memory_utilization, 0, 1, low_open=True)
         check_range("rollout.video_cache_bytes", self.video_cache_bytes, 0, low_open=True)
+        check_range("rollout.prompt_cache_bytes", self.prompt_cache_bytes, 0)
         check_range("rollout.fps", self.fps, 0, low_open=True)
         if self.max_frames is not None:
             check_range("rollout.max_frames", self.max_frames, 1)

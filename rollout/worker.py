@@ -1,7 +1,8 @@
 """A rollout worker: one engine plus the prompt building around it, run as a Ray actor by the pool.
 
-The worker fetches videos (through its VideoCache), samples frames, builds PromptInputs, generates
-n completions per prompt and stamps each with the engine's policy version at generation time. It is
+The worker fetches videos (through its VideoCache), samples frames, builds PromptInputs (kept in a
+PromptCache, so a sample seen again is neither decoded nor processed again), generates n
+completions per prompt and stamps each with the engine's policy version at generation time. It is
 a plain class so it can also run in-process; `RolloutPool` wraps it with `ray.remote`.
 """
 
@@ -18,6 +19,7 @@ from rollout.config import RolloutConfig
 from rollout.engines import SamplingConfig, make_engine
 from rollout.models import get_family
 from rollout.models.source import ModelSource, as_model_source
+from rollout.prompt_cache import PromptCache
 from rollout.prompting import PromptOptions, PromptSettings, build_prompt_inputs
 from rollout.types import Completion, PromptInputs
 from rollout.video_cache import VideoCache
@@ -66,6 +68,7 @@ class RolloutWorker:
                                   dtype=config.dtype, gpu_memory_utilization=config.gpu_memory_utilization,
                                   max_model_len=config.max_prompt_tokens + config.max_new_tokens)
         self.videos = VideoCache(config.video_cache_dir, config.video_cache_bytes)
+        self.prompts = PromptCache(0 if self.engine.needs_frames else config.prompt_cache_bytes)
         self._tokens = 0
         self._generate_seconds = 0.0
         self._weight_group: Optional[WeightGroup] = None  # this worker's end of the pool's collective group
@@ -78,11 +81,7 @@ class RolloutWorker:
         prompts, failed = [], []
         for r in requests:
             try:
-                prompts.append(build_prompt_inputs(
-                    r.sample, family=self.family, processor=self.processor,
-                    settings=PromptSettings.from_config(self.config, r.task),
-                    video_path=self.videos.local_path(r.sample.video),
-                    keep_frames=self.engine.needs_frames, options=r.options))
+                prompts.append(self._prompt(r))
             except VideoError as err:
                 failed.append(PromptResult(r.prompt_index, None, [], self.name, error=err))
         unusable = {f.prompt_index for f in failed}
@@ -104,6 +103,19 @@ class RolloutWorker:
         self._tokens += sum(len(c.token_ids) for r in results for c in r.completions)
         self._generate_seconds += done - built
         return results
+
+    def _prompt(self, request: PromptRequest) -> PromptInputs:
+        """The request's PromptInputs; a default prompt (no options) is built once and cached."""
+        def build() -> PromptInputs:
+            return build_prompt_inputs(request.sample, family=self.family, processor=self.processor,
+                                       settings=PromptSettings.from_config(self.config, request.task),
+                                       video_path=self.videos.local_path(request.sample.video),
+                                       keep_frames=self.engine.needs_frames, options=request.options)
+
+        if request.options is not None:  # curriculum masks, zero-shot views: built every time
+            return build()
+        sample = request.sample
+        return self.prompts.get((sample.id, sample.video, sample.query, request.task or self.config.task), build)
 
     def update_weights(self, weights: Any, version: Optional[int]) -> int:
         """Load weights; then take `version`, or keep the current one when `version` is None (more
@@ -145,7 +157,8 @@ class RolloutWorker:
         return {"tokens": float(self._tokens), "generate_seconds": seconds,
                 "tokens_per_second": self._tokens / seconds if seconds > 0 else 0.0,
                 "policy_version": float(self.engine.policy_version), "video_downloads": float(self.videos.downloads),
-                "weight_groups_joined": float(self._groups_joined), "pid": float(os.getpid())}
+                "weight_groups_joined": float(self._groups_joined), "prompt_cache_hits": float(self.prompts.hits),
+                "pid": float(os.getpid())}
 
 
 def _quiet_transformers() -> None:

@@ -17,7 +17,6 @@ learner scores at temperature 1 and builds no reference model.
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import logging
 
@@ -26,6 +25,7 @@ from infra.data.sample import GroundingSample
 from rewards.answers import format_answer
 from rewards.targets import build_target
 from rollout.config import RolloutConfig
+from rollout.prompt_cache import PromptCache
 from rollout.types import Completion, PromptInputs
 from trainer.bad_videos import BadVideoLog, build_usable
 from trainer.checkpointing import save_checkpoint
@@ -58,8 +58,7 @@ class AnswerItems:
         self.settings = PromptSettings.from_config(rollout, task)
         self.videos = VideoCache(rollout.video_cache_dir, rollout.video_cache_bytes)
         self.end_of_turn = end_of_turn_id(self.family, self.processor)
-        self._prompts: collections.OrderedDict[str, PromptInputs] = collections.OrderedDict()
-        self._bytes = 0
+        self._prompts = PromptCache(PROMPT_CACHE_BYTES)
 
     def item(self, sample: GroundingSample) -> TrainItem:
         prompt = self.prompt(sample)
@@ -72,18 +71,9 @@ class AnswerItems:
     def prompt(self, sample: GroundingSample) -> PromptInputs:
         from rollout.prompting import build_prompt_inputs
 
-        cached = self._prompts.get(sample.id)
-        if cached is not None:
-            self._prompts.move_to_end(sample.id)
-            return cached
-        prompt = build_prompt_inputs(sample, family=self.family, processor=self.processor, settings=self.settings,
-                                     video_path=self.videos.local_path(sample.video))
-        self._prompts[sample.id] = prompt
-        self._bytes += _nbytes(prompt)
-        while self._bytes > PROMPT_CACHE_BYTES and len(self._prompts) > 1:
-            _, old = self._prompts.popitem(last=False)
-            self._bytes -= _nbytes(old)
-        return prompt
+        return self._prompts.get(sample.id, lambda: build_prompt_inputs(
+            sample, family=self.family, processor=self.processor, settings=self.settings,
+            video_path=self.videos.local_path(sample.video)))
 
 
 def end_of_turn_id(family, processor) -> int:
@@ -95,10 +85,6 @@ def end_of_turn_id(family, processor) -> int:
         raise ValueError(f"the tokenizer's eos token {processor.tokenizer.eos_token!r} is not among the model "
                          f"family's stop tokens {stops}; SFT answers must end on a token that stops generation")
     return int(eos)
-
-
-def _nbytes(prompt: PromptInputs) -> int:
-    return sum(t.numel() * t.element_size() for t in (prompt.input_ids, prompt.pixel_values_videos))
 
 
 def sft_objective(cfg: RunConfig):
