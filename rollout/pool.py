@@ -154,6 +154,7 @@ class RolloutPool:
         queue = collections.deque(requests[i:i + size] for i in range(0, len(requests), size))
         pending: dict[Any, tuple[_Slot, int, list[PromptRequest]]] = {}
         results: dict[int, PromptResult] = {}
+        timing = {"prompt_s": 0.0, "generate_s": 0.0}  # summed over calls (every result of a call has its times)
         started = time.perf_counter()
         while queue or pending:
             with self._lock:
@@ -184,6 +185,9 @@ class RolloutPool:
                     continue
                 except RayTaskError as err:
                     raise _unwrap(err) from None
+                call = next((r.timing for r in out if r.timing), {})  # the same on every kept result
+                timing["prompt_s"] += call.get("prompt_seconds", 0.0)
+                timing["generate_s"] += call.get("generate_seconds", 0.0)
                 for result in out:
                     if result.prompt_index in results:  # cannot happen: a request succeeds once
                         raise RuntimeError(f"prompt {result.prompt_index} came back twice")
@@ -208,7 +212,8 @@ class RolloutPool:
         return RolloutBatch(prompts=[r.prompt for r in kept], completions=completions,
                             tokens_per_second=tokens / seconds if seconds > 0 else 0.0,
                             skipped=[SkippedPrompt(samples[r.prompt_index].id, r.error.video, r.error.problem)
-                                     for r in failed])
+                                     for r in failed],
+                            timing=timing)
 
     @contextmanager
     def begin_update(self, version: int) -> Iterator["WeightPush"]:

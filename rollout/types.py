@@ -75,3 +75,6 @@ class RolloutBatch:
     skipped: list[SkippedPrompt] = field(default_factory=list)
     """Samples asked for but left out (their video is damaged, truncated or missing), when the
     caller asked the pool to skip them; completions' prompt_index counts only the prompts kept."""
+    timing: dict[str, float] = field(default_factory=dict)
+    """Seconds the workers spent, summed over their calls: `prompt_s` (videos to PromptInputs) and
+    `generate_s` (the engine); the rest of the call's wall time is dispatch and transfer."""

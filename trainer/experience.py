@@ -64,6 +64,7 @@ def make_experience(batch: RolloutBatch, samples: Sequence[GroundingSample], rew
     metrics.update({f"adv/{k}": v for k, v in adv_metrics.items()})
     metrics.update(_reward_metrics(results, rewards, lengths, completions))
     metrics["perf/tokens_per_s"] = batch.tokens_per_second
+    metrics.update({f"time/rollout_{name}": seconds for name, seconds in batch.timing.items()})
     metrics.update(prompt_metrics(batch.prompts))
     metrics["policy/staleness_mean"] = float(sum(learner_version - c.policy_version for c in completions)
                                              / max(len(completions), 1))

@@ -131,12 +131,14 @@ class Qwen25VLFamily:
     def stop_token_ids(self, processor: Any) -> list[int]:
         return _token_ids(processor.tokenizer, STOP_TOKENS)
 
-    def model_inputs(self, batch: Sequence[tuple[Any, Sequence[int]]], pad_token_id: int) -> dict:
-        """Model kwargs for a forward pass over prompt + completion sequences (right-padded).
+    def model_inputs(self, batch: Sequence[tuple[Any, Sequence[int]]], pad_token_id: int,
+                     padding_side: str = "right") -> dict:
+        """Model kwargs for a forward pass over prompt + completion sequences, right-padded (or
+        left-padded, for generating from several prompts at once; positions follow the mask).
 
-        `batch` holds (PromptInputs, completion token ids) pairs. The logits that score completion
-        token j of row b sit at position `len(prompt_b.input_ids) - 1 + j`. This is how the
-        learner reproduces the rollout side's log-probs: same ids, same pixels, same mRoPE.
+        `batch` holds (PromptInputs, completion token ids) pairs. Right-padded, the logits that score
+        completion token j of row b sit at position `len(prompt_b.input_ids) - 1 + j`. This is how
+        the learner reproduces the rollout side's log-probs: same ids, same pixels, same mRoPE.
         """
         import torch
 
@@ -146,10 +148,11 @@ class Qwen25VLFamily:
         attention_mask = torch.zeros((len(rows), length), dtype=torch.long)
         mm_token_type_ids = torch.zeros((len(rows), length), dtype=torch.int32)
         for b, ((prompt, _), row) in enumerate(zip(batch, rows)):
-            input_ids[b, : row.numel()] = row
-            attention_mask[b, : row.numel()] = 1
+            start = length - row.numel() if padding_side == "left" else 0
+            input_ids[b, start: start + row.numel()] = row
+            attention_mask[b, start: start + row.numel()] = 1
             video = prompt.input_ids == _video_token_id(prompt)
-            mm_token_type_ids[b, : prompt.input_ids.numel()][video] = 2
+            mm_token_type_ids[b, start: start + prompt.input_ids.numel()][video] = 2
         return {
             "input_ids": input_ids,
             "attention_mask": attention_mask,

@@ -117,3 +117,23 @@ def test_auto_engine_is_hf_without_cuda_and_vllm_is_refused_here():
     assert select_engine("hf") == "hf"
     with pytest.raises(ConfigError, match="rollout.engine=vllm"):
         select_engine("vllm")
+
+
+def test_prompts_of_one_call_are_left_padded_together_and_answer_as_alone(engine, samples, family, processor, settings,
+                                                                          tiny_model, reference):
+    from rollout.prompting import PromptOptions
+
+    queries = ["a dog", "the red square moving right across the whole frame and then far away", "a cup on a table"]
+    prompts = [build_prompt_inputs(samples[i], family=family, processor=processor, settings=settings,
+                                   options=PromptOptions(query=q)) for i, q in enumerate(queries)]
+    assert len({p.input_ids.numel() for p in prompts}) == 3  # so the batch needs padding
+    greedy = SamplingConfig(temperature=0.0, max_new_tokens=12, seed=0)
+    together = engine.generate(prompts, 1, greedy)
+    alone = [engine.generate([p], 1, greedy)[0] for p in prompts]
+    assert [g[0].token_ids for g in together] == [g[0].token_ids for g in alone]
+    sampled = engine.generate(prompts, 2, SamplingConfig(temperature=1.0, max_new_tokens=12, seed=3))
+    model = reference.load_model(tiny_model)
+    for prompt, group in zip(prompts, sampled):
+        assert len(group) == 2
+        for seq in group:  # the padded batch's log-probs are those of an unpadded forward pass
+            np.testing.assert_allclose(seq.logprobs, reference.logprobs(model, prompt, seq.token_ids), atol=1e-4)

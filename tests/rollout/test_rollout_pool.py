@@ -54,8 +54,14 @@ def _check_groups(batch, num_prompts: int, n: int) -> None:
 
 def test_pool_returns_n_completions_per_prompt_in_distinct_groups(pool, samples, learner_model, reference,
                                                                    family, processor, settings):
+    started = time.perf_counter()
     batch = pool.generate(samples[:4], N, SamplingConfig(max_new_tokens=16, seed=0), step=7)
+    wall = time.perf_counter() - started
     assert len(batch.prompts) == 4 and len(batch.completions) == 4 * N
+    # the workers' own seconds: 4 calls over 2 workers in parallel, so their sum is under twice the wall time
+    assert set(batch.timing) == {"prompt_s", "generate_s"}
+    assert batch.timing["prompt_s"] > 0 and batch.timing["generate_s"] > 0
+    assert batch.timing["prompt_s"] + batch.timing["generate_s"] < 2 * wall
     _check_groups(batch, 4, N)
     assert {c.group_id for c in batch.completions} == {f"step7/prompt{i}" for i in range(4)}
     assert [p.sample_id for p in batch.prompts] == [s.id for s in samples[:4]]
