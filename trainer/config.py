@@ -118,6 +118,9 @@ class EvalConfig:
     """Evaluate on the held-out split every N steps (0 = only at the end of training)."""
     at_end: bool = True
     """Evaluate once more after the last step."""
+    at_start: bool = False
+    """Evaluate once before the first step (logged at step 0), so the run shows held-out figures
+    before and after training (the demo does; `stvg train` then prints both)."""
     max_samples: int = 64
     """Most held-out samples per evaluation (0 = all)."""
     temperature: float = 0.0
@@ -127,6 +130,23 @@ class EvalConfig:
         check_range("eval.every_n_steps", self.every_n_steps, 0)
         check_range("eval.max_samples", self.max_samples, 0)
         check_range("eval.temperature", self.temperature, 0)
+
+
+@dataclass
+class WarmStartConfig:
+    steps: int = 0
+    """`stvg train` only: SFT steps on ground-truth answers (trainer/sft.py, the same learner stack)
+    before GRPO starts, in a run of its own (`<name>-warm-start`, output under `<output_dir>/warm-start`,
+    reused when it already finished); GRPO then starts from its checkpoint. 0 = no warm start."""
+    lr: float = 1e-3
+    """AdamW learning rate of the warm start (learner.lr is GRPO's)."""
+    prompts_per_step: int = 16
+    """Samples per warm-start step (its batch size)."""
+
+    def __post_init__(self) -> None:
+        check_range("warm_start.steps", self.steps, 0)
+        check_range("warm_start.lr", self.lr, 0, low_open=True)
+        check_range("warm_start.prompts_per_step", self.prompts_per_step, 1)
 
 
 @dataclass
@@ -170,6 +190,8 @@ class RunConfig:
     """VideoTG-R1 data curation before training (boundary reflection, difficulty)."""
     curriculum: CurriculumConfig = field(default_factory=CurriculumConfig)
     """VideoTG-R1 curriculum: hard samples' videos partly masked, less as training goes on."""
+    warm_start: WarmStartConfig = field(default_factory=WarmStartConfig)
+    """A short SFT stage before GRPO (`stvg train`), so a model from scratch has something to improve."""
 
     def __post_init__(self) -> None:
         if not self.name or "/" in self.name:

@@ -84,6 +84,10 @@ def _prepare_and_run(cfg: RunConfig, loop: Optional[Callable]) -> TrainingSummar
         raise UserError(f"the latest checkpoint is at step {start_step} and total_steps={cfg.total_steps}: "
                         "nothing left to do; raise total_steps to train further")
 
+    if loop is None and cfg.warm_start.steps:  # GRPO from scratch: a short SFT stage first
+        from trainer.warm_start import warm_start
+
+        cfg = warm_start(cfg)
     model = resolve_model(cfg)
     train, heldout = prepare_data(cfg)
     if not train:

@@ -95,6 +95,10 @@ def grpo_loop(job: Job) -> None:
             skip_bad_videos=cfg.data.on_bad_video == "skip")
     if state.step > 0:  # the rollout workers must generate with the restored weights
         sync_weights(learner, job.pool if lead else None, state.policy_version, cfg.rollout.weight_bucket_bytes)
+    elif lead and cfg.eval.at_start:  # held-out figures of the starting model, at step 0
+        result = evaluate_heldout(job, cfg, bad_videos)
+        if result is not None:
+            tracker.log_metrics(result.metrics, 0)
 
     for step in range(state.step, cfg.total_steps):
         timer, metrics = StepTimer(), {}

@@ -57,7 +57,30 @@ def print_summary(summary, cfg, what: str = "steps", next_hint: str = "") -> Non
             print(f"  {next_hint}{summary.checkpoint_uri}")
     evals = {k: v for k, v in summary.last_metrics.items()
              if k.startswith("eval/") and not (k == "eval/bad_video_skips" and v == 0)}  # shown when some were left out
-    if evals:
+    before = metrics_at_step(summary.tracking_uri, summary.run_id, sorted(evals), 0) if evals else {}
+    if before:  # eval.at_start: the held-out figures of the starting model, then of the trained one
+        print("  held-out:    " + ", ".join(f"{k[5:]} {before[k]:.2f} -> {v:.2f}" for k, v in sorted(evals.items())
+                                            if k in before))
+    elif evals:
         print("  eval:        " + ", ".join(f"{k[5:]} {v:.2f}" for k, v in sorted(evals.items())))
     print(f"  MLflow run:  {summary.run_id}")
     print(f"  MLflow UI:   {ui_hint(summary.tracking_uri)}")
+
+
+def metrics_at_step(tracking_uri: str, run_id: str, names, step: int) -> dict[str, float]:
+    """The values an MLflow run logged for `names` at `step` ({} when it logged none, or the store
+    cannot be read: the summary is best effort)."""
+    try:
+        from mlflow.tracking import MlflowClient
+
+        from infra.tracking.names import metric_name
+
+        client = MlflowClient(tracking_uri=tracking_uri)
+        out = {}
+        for name in names:
+            values = [m.value for m in client.get_metric_history(run_id, metric_name(name)) if m.step == step]
+            if values:
+                out[name] = values[-1]
+        return out
+    except Exception:  # noqa: BLE001 - a summary line must never fail a finished run
+        return {}

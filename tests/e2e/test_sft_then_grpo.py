@@ -62,7 +62,8 @@ def test_sft_checkpoint_trains_then_starts_grpo(tmp_path, e2e_cache, logged_name
     assert run.data.tags["checkpoint_uri"] == str(checkpoint)
 
     rl_log = _stvg(tmp_path, "train", ["name=rl", f"model.path={checkpoint}", "total_steps=1", "grpo.group_size=2",
-                                       "grpo.kl_coef=0.0", "grpo.filter_zero_variance=false", *common])
+                                       "grpo.kl_coef=0.0", "grpo.filter_zero_variance=false", "eval.at_start=true",
+                                       *common])
     assert (tmp_path / "runs" / "rl" / "checkpoints" / "step-000001" / "manifest.json").is_file(), rl_log[-3000:]
     # the GRPO run loaded the SFT checkpoint's hf/ export, downloaded once into the node cache
     model_line = next(line for line in rl_log.splitlines() if line.startswith("training rl:"))
@@ -72,3 +73,12 @@ def test_sft_checkpoint_trains_then_starts_grpo(tmp_path, e2e_cache, logged_name
     (rl_run,) = [r for r in client.search_runs([client.get_experiment_by_name("stvg").experiment_id])
                  if r.info.run_id != run.info.run_id]
     logged_names.check(tracking, rl_run.info.run_id, "grpo-from-sft")
+
+    # eval.at_start: the starting model is evaluated at step 0, on the held-out samples SFT's final
+    # evaluation answered with the same weights, greedily: the same figures; the summary prints both ends
+    history = client.get_metric_history(rl_run.info.run_id, "eval/reward_mean")
+    start_reward = [m for m in history if m.step == 0]
+    end_reward = [m for m in history if m.step == 1]
+    sft_reward = client.get_metric_history(run.info.run_id, "eval/reward_mean")[0].value
+    assert len(start_reward) == 1 and start_reward[0].value == pytest.approx(sft_reward, abs=1e-9)
+    assert f"reward_mean {sft_reward:.2f} -> {end_reward[0].value:.2f}" in rl_log
