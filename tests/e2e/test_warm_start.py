@@ -36,12 +36,13 @@ def test_warm_start_trains_first_then_grpo_starts_from_it(tmp_path, e2e_cache):
     warm = tmp_path / "runs" / "demo" / "checkpoints-warm-start" / "step-000003"
     assert "warm start: 3 SFT steps" in log and (warm / "manifest.json").is_file(), log[-3000:]
 
-    # the GRPO run loaded the warm start's weights (its hf/ export, downloaded once into the cache)
+    # the GRPO run loaded the warm start's weights (its hf/ export, downloaded once into the node cache)
     model_line = next(line for line in log.splitlines() if line.startswith("training demo:"))
-    model_dir = Path(model_line.split(", model ")[1].split(", steps")[0])
-    loaded = Qwen2_5_VLForConditionalGeneration.from_pretrained(str(model_dir)).state_dict()
+    assert f", model {warm}, " in model_line
     exported = Qwen2_5_VLForConditionalGeneration.from_pretrained(str(warm / "hf")).state_dict()
-    assert all(torch.equal(loaded[k], exported[k]) for k in exported)
+    cached = [Qwen2_5_VLForConditionalGeneration.from_pretrained(str(p.parent)).state_dict()
+              for p in (e2e_cache / "checkpoints").glob("*/hf/config.json")]
+    assert any(all(torch.equal(loaded[k], exported[k]) for k in exported) for loaded in cached)
 
     # two MLflow runs: the warm start (stage sft, 3 steps of loss) and GRPO, evaluated at steps 0 and 1
     client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlruns/mlflow.db")
