@@ -129,9 +129,9 @@ PHASES = (("rollout: prompts (videos -> PromptInputs)", "time/rollout_prompt_s")
 
 
 def step_breakdown(tracking_uri: str, run_id: str) -> dict[str, float]:
-    """Mean seconds per GRPO step of each phase, from the run's own metrics; the time between
-    consecutive steps' metric timestamps (the whole loop iteration) minus time/step_s is what the
-    loop spends outside the timed step: logging to MLflow and posting to the progress board."""
+    """Mean seconds per GRPO step of each phase, from the run's own metrics. The mean time between
+    consecutive steps' metric timestamps (a whole loop iteration) minus the mean time/step_s is
+    what the loop spends outside the timed step: logging to MLflow, pictures, the progress board."""
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri=tracking_uri)
@@ -144,9 +144,9 @@ def step_breakdown(tracking_uri: str, run_id: str) -> dict[str, float]:
     gaps = [(b[1] - a[1]) / 1000 / (b[0] - a[0]) for a, b in zip(stamps, stamps[1:]) if b[0] > a[0]]
     out = {name: mean(key) for name, key in PHASES if key}
     out["rollout: Ray dispatch and transfer"] = max(mean("time/rollout_s") - out[PHASES[0][0]] - out[PHASES[1][0]], 0)
-    out["between steps: MLflow, progress board"] = max(statistics.median(gaps) - mean("time/step_s"), 0) if gaps else 0
+    out["between steps: MLflow, progress board"] = statistics.fmean(gaps) - mean("time/step_s") if gaps else 0.0
     out["step (timed)"] = mean("time/step_s")
-    out["loop iteration (median)"] = statistics.median(gaps) if gaps else 0.0
+    out["loop iteration"] = statistics.fmean(gaps) if gaps else 0.0
     return out
 
 
