@@ -16,6 +16,7 @@ def test_async_rollouts_are_one_version_stale_and_the_run_completes(tmp_path, e2
     tracking = f"sqlite:///{tmp_path}/mlflow.db"
     run = subprocess.run(
         [sys.executable, "-m", "infra.cli", "train", "--quiet", "name=async", "mode=async", "total_steps=3",
+         "task=stvg-o1", "warm_start.steps=0",
          f"model.cache_dir={e2e_cache}", "data.synthetic_train_videos=6", "data.synthetic_heldout_videos=2",
          "rollout.max_new_tokens=16", "grpo.group_size=2", "grpo.filter_zero_variance=false", "grpo.kl_coef=0.01",
          "checkpoint.every_n_steps=0", "eval.at_end=false", f"tracking.tracking_uri={tracking}",

@@ -62,7 +62,7 @@ def test_a_user_error_inside_the_learner_ends_the_run_without_retries(tmp_path, 
     the first attempt, with the message naming the knob, and the MLflow run marked FAILED."""
     import mlflow
 
-    result = _stvg("train", "rollout.max_prompt_tokens=64", "learner.max_failures=-1", "total_steps=2",
+    result = _stvg("train", "rollout.max_prompt_tokens=64", "learner.max_failures=-1", "total_steps=2", "warm_start.steps=0",
                    f"model.cache_dir={e2e_cache}", "tracking.tracking_uri=sqlite:///mlflow.db", "--quiet",
                    cwd=tmp_path)
     assert result.returncode == 2, result.stderr[-3000:]

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow
 def test_eval_writes_scorable_predictions_and_matching_metrics(tmp_path, e2e_cache):
     out = tmp_path / "eval"
     run = subprocess.run([sys.executable, "-m", "infra.cli", "eval", "--quiet", "--out", str(out),
-                          f"model.cache_dir={e2e_cache}", "data.synthetic_train_videos=6",
+                          f"model.cache_dir={e2e_cache}", "task=stvg-o1", "data.synthetic_train_videos=6",
                           "data.synthetic_heldout_videos=2", "eval.max_samples=2", "rollout.max_new_tokens=24"],
                          cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]

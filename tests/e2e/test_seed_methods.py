@@ -50,7 +50,7 @@ def test_stvg_r1_trains_on_a_dataset_without_tracks_by_tracking_its_videos_once(
     generate(data, num_videos=3, seed=7, width=160, height=120, fps=5.0)
     annotations = data / "annotations.json"
     tracking = f"sqlite:///{tmp_path}/mlflow.db"
-    run = _stvg("train", "--quiet", "name=r1", "task=stvg-r1", "data.source=hcstvg-v2",
+    run = _stvg("train", "--quiet", "name=r1", "task=stvg-r1", "warm_start.steps=0", "data.source=hcstvg-v2",
                 f"data.train_annotations={annotations}", f"data.heldout_annotations={annotations}",
                 f"data.video_root={data / 'videos'}", "data.tracker=colour-blobs", f"model.cache_dir={e2e_cache}",
                 "total_steps=1", "rollout.max_new_tokens=24", "grpo.group_size=2", "grpo.filter_zero_variance=false",
@@ -137,7 +137,7 @@ def test_zero_shot_eval_assembles_spans_votes_ids_and_assembles_tubes_across_vie
 
     model = write_view_aware_model(tiny_model_dir(Path(e2e_cache) / "models"), Path(e2e_cache) / "scripted-views",
                                    VIEW_ANSWERS, QUESTION_TRIGGERS)
-    common = ["--quiet", "task=stvg-r1", f"model.path={model}", f"model.cache_dir={e2e_cache}",
+    common = ["--quiet", "task=stvg-r1", "rollout.instruction=paper", f"model.path={model}", f"model.cache_dir={e2e_cache}",
               *_clock_dataset(tmp_path / "data")]
     _stvg("eval", *common, "--decompose", "rules", "--assemble", "both", "--out", str(tmp_path / "zs"), cwd=tmp_path)
     _stvg("eval", *common, "--out", str(tmp_path / "plain"), cwd=tmp_path)

@@ -64,6 +64,7 @@ def test_job_killed_mid_run_resumes_from_the_last_complete_checkpoint_and_logs_e
         "name=e2e", f"total_steps={TOTAL_STEPS}", f"prompts_per_step={PROMPTS_PER_STEP}",
         f"model.cache_dir={e2e_cache}", "data.synthetic_train_videos=6", "data.synthetic_heldout_videos=2",
         "rollout.max_new_tokens=24", "grpo.group_size=2", "grpo.filter_zero_variance=false",
+        "task=stvg-o1", "warm_start.steps=0", "eval.at_start=false",
         "learner.num_workers=2", "learner.micro_batch_size=2",
         # gloo collective weight sync in 1 MiB buckets gathered by both ZeRO-3 ranks in lockstep;
         # 2 PPO mini-batches of 1 prompt a step
