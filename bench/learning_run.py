@@ -11,7 +11,9 @@
        SFT" only where it beats this equal-compute baseline; the table says plainly if it does not.
     7. (--with-plain) the same SFT and GRPO steps in one plain PyTorch process (bench/plain_loop.py),
        timed side by side: the platform's wall time over the plain loop's, and each one's figures.
-    8. the table, the targets, where a GRPO step's time goes, the reward curve (PNG, also in MLflow).
+    8. the video-blind control: the GRPO checkpoint on the same samples, each with another sample's
+       video; only a clear drop there shows the model reads the video (not timed with steps 1-6).
+    9. the table, the targets, where a GRPO step's time goes, the reward curve (PNG, also in MLflow).
 
 Tasks (--task): `stvg-o1`, the headline task (boxes in both lists, all five reward terms), and `vtg`
 (time spans only). Both run on one large moving shape per video, 20 frames of 56x56 px and the
@@ -80,6 +82,13 @@ def test_split(cfg) -> list:
 
     settings = dataclasses.replace(synthetic_splits(cfg)["heldout"], seed=cfg.data.synthetic_seed + TEST_SEED_OFFSET)
     return load_synthetic(synthetic_dataset(settings, Path(node_video_dir(cfg)) / SYNTHETIC_DIR))
+
+
+def swap_videos(samples: list) -> list:
+    """Each sample with the next sample's video and its own query and ground truth: a model that reads
+    the video scores lower on these than on its own videos; one that learned only where spans
+    usually are scores the same (all synthetic videos share length, frame rate and size)."""
+    return [dataclasses.replace(s, video=samples[(i + 1) % len(samples)].video) for i, s in enumerate(samples)]
 
 
 # ---- evaluation of a checkpoint -------------------------------------------------------------------
@@ -180,6 +189,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     grpo_cfg = dataclasses.replace(grpo_cfg, model=dataclasses.replace(grpo_cfg.model, path=sft.checkpoint_uri))
     grpo = timed(times, "grpo", run_training, grpo_cfg)
     after = timed(times, "eval_grpo", with_ray, evaluate_checkpoint, grpo.checkpoint_uri, grpo_cfg, samples)
+    # the video-blind control (not part of the timed steps): the same answers asked about other videos
+    after_swapped = with_ray(evaluate_checkpoint, grpo.checkpoint_uri, grpo_cfg, swap_videos(samples))
 
     # SFT alone for GRPO's minutes: resume the SFT run for as many steps as they buy at SFT's pace
     extra = max(1, round(sft_cfg.total_steps * times["grpo"] / times["sft"]))
@@ -188,7 +199,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     sft_alone = timed(times, "eval_sft_alone", with_ray, evaluate_checkpoint, alone.checkpoint_uri, sft_cfg, samples)
     times["total"] = time.perf_counter() - started
 
-    out = {"before": before, "after": after, "sft_alone": sft_alone, "times": times, "sft": sft, "grpo": grpo,
+    out = {"before": before, "after": after, "after_swapped": after_swapped, "sft_alone": sft_alone, "times": times,
+           "sft": sft, "grpo": grpo,
            "sft_steps": sft_cfg.total_steps, "grpo_steps": grpo_cfg.total_steps, "alone_steps": alone_cfg.total_steps,
            "breakdown": step_breakdown(grpo.tracking_uri, grpo.run_id), "samples": len(samples)}
     if args.with_plain:
@@ -277,6 +289,10 @@ def report(args: argparse.Namespace, out: dict[str, Any]) -> dict[str, Any]:
           f"{_met(checks['grpo_reward_plus_10pct'])}")
     print(f"target: steps 1-6 within {TARGET_MINUTES:.0f} min: {minutes:.1f} min -> {_met(checks['within_45_minutes'])}  ("
           + ", ".join(f"{k} {v / 60:.1f}" for k, v in times.items() if k != "total") + " min)")
+    swapped = out["after_swapped"][main_key]
+    reads_video = after[main_key] - swapped >= TARGET_POINTS
+    print(f"video-blind control: {figure} after GRPO {after[main_key]:.1f} with each sample's own video, {swapped:.1f} "
+          f"with another sample's: the model {'reads' if reads_video else 'does NOT measurably read'} the video")
     verdict = "beats" if beats_alone else "does NOT beat"
     print(f"equal compute: SFT + GRPO {verdict} SFT alone for the same wall time ({figure} {after[main_key]:.1f} vs "
           f"{alone[main_key]:.1f}, reward {after['eval/reward_mean']:.3f} vs {alone['eval/reward_mean']:.3f})")
@@ -290,7 +306,8 @@ def report(args: argparse.Namespace, out: dict[str, Any]) -> dict[str, Any]:
                          f"{after['eval/reward_mean']:.3f} ({100 * reward_gain:+.1f} %), SFT alone {alone[main_key]:.1f}; "
                          f"{minutes:.1f} min"),
                "target": f"SFT format > 90 %; GRPO {figure} +5 pts, reward +10 %; <= 45 min",
-               "checks": checks, "beats_sft_alone": beats_alone, "quick": args.quick, "task": args.task,
+               "checks": checks, "beats_sft_alone": beats_alone, "reads_video": reads_video,
+               "after_swapped_video": _rounded(out["after_swapped"]), "quick": args.quick, "task": args.task,
                "seed": args.seed, "eval_split": args.eval_split, "minutes": round(minutes, 2),
                "before": _rounded(before), "after": _rounded(after), "sft_alone": _rounded(alone),
                "breakdown": _rounded(out["breakdown"])}
