@@ -62,7 +62,9 @@ class PlainLoop:
 
     # --- the pool interface (trainer.evaluation.run_evaluation, trainer.rollouts.RolloutSource) -------
     def generate(self, samples: Sequence[Any], n: int, sampling=None, *, step: Optional[int] = None,
-                 task: Optional[str] = None, options=None):
+                 task: Optional[str] = None, options=None, skip_bad_videos: bool = False):
+        """The pool's generate on the training model; a bad video raises whatever skip_bad_videos says
+        (the bench's synthetic videos are never bad)."""
         from rollout.types import Completion, RolloutBatch
 
         if options is not None and any(o is not None for o in options):
