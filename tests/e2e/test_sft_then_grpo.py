@@ -63,6 +63,7 @@ def test_sft_checkpoint_trains_then_starts_grpo(tmp_path, e2e_cache, logged_name
 
     rl_log = _stvg(tmp_path, "train", ["name=rl", f"model.path={checkpoint}", "total_steps=1", "grpo.group_size=2",
                                        "grpo.kl_coef=0.0", "grpo.filter_zero_variance=false", "eval.at_start=true",
+                                       "warm_start.steps=0",
                                        *common])
     assert (tmp_path / "runs" / "rl" / "checkpoints" / "step-000001" / "manifest.json").is_file(), rl_log[-3000:]
     # the GRPO run loaded the SFT checkpoint's hf/ export, downloaded once into the node cache
