@@ -31,7 +31,8 @@ def test_a_demo_run_and_the_test_servers_listen_on_loopback_only(tmp_path, e2e_c
     boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1", aws_access_key_id="testing",
                  aws_secret_access_key="testing").create_bucket(Bucket=bucket)
     overrides = [
-        "name=loopback", "task=stvg-o1", "warm_start.steps=0", "eval.at_start=false", "total_steps=2", "prompts_per_step=2", "grpo.group_size=2", "rollout.max_new_tokens=16",
+        "name=loopback", "task=stvg-o1", "warm_start.steps=0", "eval.at_start=false",
+        "total_steps=2", "prompts_per_step=2", "grpo.group_size=2", "rollout.max_new_tokens=16",
         "learner.num_workers=2", "learner.micro_batch_size=2", "eval.max_samples=2",
         "data.synthetic_train_videos=4", "data.synthetic_heldout_videos=2", f"model.cache_dir={e2e_cache}",
         "reward.mode=http", f"reward.urls=[{reward_url}]", f"tracking.tracking_uri={mlflow_url}",

@@ -33,7 +33,7 @@ def dataset(tmp_path_factory) -> tuple[Path, list[Path]]:
 
 
 def _train(cwd: Path, cache: Path, annotations: Path, *extra: str) -> subprocess.CompletedProcess:
-    args = ["train", "name=bad", f"model.cache_dir={cache}", "data.source=hcstvg-v2",
+    args = ["train", "name=bad", "task=stvg-o1", "warm_start.steps=0", f"model.cache_dir={cache}", "data.source=hcstvg-v2",
             f"data.train_annotations={annotations}", f"total_steps={TOTAL_STEPS}",
             f"prompts_per_step={PROMPTS_PER_STEP}", "rollout.max_new_tokens=16", "grpo.group_size=2",
             "checkpoint.every_n_steps=0", "tracking.tracking_uri=sqlite:///mlflow.db", *extra]
