@@ -133,6 +133,7 @@ class RolloutConfig:
     def weight_bucket_bytes(self) -> int:
         return self.weight_bucket_mb * 1024**2
 
+
 def _instruction_text(value: str) -> str:
     """rollout.instruction as used: a style name, or a template's text (a file's, read once)."""
     from pathlib import Path
