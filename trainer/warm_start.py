@@ -43,7 +43,9 @@ def warm_start(cfg: RunConfig) -> RunConfig:
         uri = latest.uri
         print(f"warm start: reusing {uri}", flush=True)
     else:
-        print(f"warm start: {sft.total_steps} SFT steps on ground-truth answers before GRPO", flush=True)
+        # the embedded demo turns it on: a user who brings a trained model.path needs to know the way out
+        print(f"warm start: {sft.total_steps} SFT steps on ground-truth answers before GRPO "
+              f"(warm_start.steps=0 skips it)", flush=True)
         uri = run_training(sft, loop=sft_loop).checkpoint_uri
     return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, path=uri),
                                warm_start=dataclasses.replace(cfg.warm_start, steps=0))
