@@ -71,7 +71,9 @@ class AnswerItems:
     def prompt(self, sample: GroundingSample) -> PromptInputs:
         from rollout.prompting import build_prompt_inputs
 
-        return self._prompts.get(sample.id, lambda: build_prompt_inputs(
+        # keyed like the rollout worker's cache: a sample given another video (the learning bench's
+        # video-swap control) or query must not get the prompt cached for its original one
+        return self._prompts.get((sample.id, sample.video, sample.query), lambda: build_prompt_inputs(
             sample, family=self.family, processor=self.processor, settings=self.settings,
             video_path=self.videos.local_path(sample.video)))
 

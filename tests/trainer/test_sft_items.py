@@ -40,6 +40,19 @@ def test_sft_prompt_is_the_rollout_workers_prompt(tiny_model, synthetic, task):
     assert answers.item(sample).prompt is item.prompt  # built once, then cached
 
 
+def test_a_sample_given_another_video_gets_that_videos_prompt_not_the_cached_one(tiny_model, synthetic):
+    """The learning bench's video-swap control evaluates samples with another sample's video: the
+    prompt cache must not hand back the frames of the sample's own video."""
+    import dataclasses
+
+    config = RolloutConfig(engine="hf", task="vtg", fps=0.5, max_frames=6, max_long_side=112)
+    answers = AnswerItems(str(tiny_model), config, "vtg")
+    own, other = synthetic[0], synthetic[1]
+    swapped = dataclasses.replace(own, video=other.video)
+    assert not torch.equal(answers.prompt(own).pixel_values_videos, answers.prompt(swapped).pixel_values_videos)
+    assert torch.equal(answers.prompt(swapped).pixel_values_videos, answers.prompt(other).pixel_values_videos)
+
+
 @pytest.mark.parametrize("task", ["vtg", "stvg-r1"])
 def test_sft_answer_tokens_score_the_maximum_and_end_the_turn(tiny_model, synthetic, task):
     answers = AnswerItems(str(tiny_model), RolloutConfig(engine="hf", task=task, fps=0.5, max_frames=6), task)
