@@ -84,6 +84,9 @@ class DataConfig:
     """synthetic only: [low, high] side of the shapes as a fraction of the frame's short side."""
     synthetic_target_span: list[float] = field(default_factory=lambda: [0.2, 0.6])
     """synthetic only: [low, high] share of the 20 s video on which the target is visible."""
+    synthetic_background: str = "grey"
+    """synthetic only: grey (a flat grey, the standard scenes) or coded (a faint tint that states each
+    pixel's place and time, so a tiny model can read where and when a shape is; docs/data.md)."""
 
     def __post_init__(self) -> None:
         check_choice("data.source", self.source, DATA_SOURCES)
@@ -107,7 +110,8 @@ class DataConfig:
             if len(value) != 2:
                 raise ConfigError(f"data.synthetic_{name}={list(value)} must be a pair [low, high]")
         try:
-            return SceneOptions(**{name: tuple(value) for name, value in values.items()})
+            return SceneOptions(**{name: tuple(value) for name, value in values.items()},
+                                background=self.synthetic_background)
         except UserError as err:
             raise ConfigError(f"data.synthetic_{err}") from None
 

@@ -32,6 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="shape side as a fraction of the short side (default 0.12 0.2)")
     synth.add_argument("--target-span", type=float, nargs=2, default=[0.2, 0.6], metavar=("LOW", "HIGH"),
                        help="share of the video the target is visible on (default 0.2 0.6)")
+    synth.add_argument("--background", choices=("grey", "coded"), default="grey",
+                       help="grey (default) or coded: a faint tint stating each pixel's place and time")
     synth.add_argument("--quiet", action="store_true", help="no progress bar")
 
     inspect = sub.add_parser("inspect", help="count samples, span statistics and problems of an annotation file",
@@ -58,7 +60,7 @@ def _synth(args: argparse.Namespace) -> int:
     from infra.data.synth import SceneOptions, generate
 
     options = SceneOptions(objects=tuple(args.objects), object_size=tuple(args.object_size),
-                           target_span=tuple(args.target_span))
+                           target_span=tuple(args.target_span), background=args.background)
     path = generate(args.out, args.videos, args.seed, width=args.width, height=args.height, fps=args.fps,
                     options=options, progress=not args.quiet and sys.stderr.isatty())
     print(f"wrote {args.videos} videos to {Path(args.out) / 'videos'}, annotations {path}, "

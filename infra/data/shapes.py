@@ -1,6 +1,8 @@
 """Drawing for the synthetic videos: flat-coloured shapes moving in straight lines over a grey,
 lightly textured background. Colours are saturated so they survive H.264's 4:2:0 chroma subsampling;
 the background is pure grey (R = G = B) so no background pixel can pass for an object colour.
+The coded background (`coded_background`) is the exception: a faint tint that states each pixel's
+place and time, for models too small to learn where a video token sits (docs/data.md).
 
 Pixel (x, y) covers [x, x + 1) x [y, y + 1); a pixel belongs to a shape when its centre does.
 Boxes are xyxy with the end exclusive in pixels: x1 = first column, x2 = last column + 1.
@@ -103,3 +105,23 @@ def background(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
     grey = level + gx * (xs / width - 0.5) + gy * (ys / height - 0.5) + 5 * checker
     grey = np.clip(np.round(grey), 0, 255).astype(np.uint8)
     return np.repeat(grey[:, :, None], 3, axis=2)
+
+
+CODE_LEVEL = 128
+"""Mid-grey around which the coded background's tints vary."""
+CODE_RANGE = 48
+"""Largest tint of the coded background, in levels either side of CODE_LEVEL: far from every
+palette colour (each has a channel at least 150 levels from the others)."""
+
+
+def coded_background(width: int, height: int, frame: int, num_frames: int) -> np.ndarray:
+    """A background whose tint states where and when each pixel is, the same in every video: red
+    rises from the left edge to the right, blue from the top to the bottom, green from the first
+    frame to the last, each linearly over CODE_LEVEL +- CODE_RANGE. A token holding part of a shape
+    then also holds the shape's place and time in its own pixels."""
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float64) + 0.5  # pixel centres
+    t = frame / max(num_frames - 1, 1)
+    red = CODE_LEVEL + CODE_RANGE * (2 * xs / width - 1)
+    blue = CODE_LEVEL + CODE_RANGE * (2 * ys / height - 1)
+    green = np.full_like(red, CODE_LEVEL + CODE_RANGE * (2 * t - 1))
+    return np.clip(np.round(np.stack([red, green, blue], axis=2)), 0, 255).astype(np.uint8)

@@ -4,8 +4,9 @@ Each video is 20 s long (the HC-STVG convention, so the HC-STVG reader's fps = i
 It shows 2-4 shapes of distinct colours; one is the target, visible on a known span of frames (it
 appears, moves in a straight line, disappears), the others are distractors with spans of their own.
 The query names the target: "the red square moving right". `SceneOptions` changes what a scene
-holds (how many shapes, how big, how long the target is visible): one large shape alone makes a task
-a tiny model learns in minutes. Output, in `out_dir`:
+holds (how many shapes, how big, how long the target is visible, a background that states each
+pixel's place and time): one large shape alone makes a task a tiny model learns in minutes. Output,
+in `out_dir`:
 
     videos/<id>.mp4     libx264, yuv420p
     annotations.json    HC-STVG v2 format (bbox xywh from st_frame, st_time, ed_time, img_num,
@@ -19,6 +20,7 @@ so a larger `num_videos` extends a smaller set.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 from fractions import Fraction
 from pathlib import Path
 
@@ -26,7 +28,7 @@ import numpy as np
 
 from infra.data.readers.hcstvg import HCSTVG_SECONDS
 from infra.data.sample import GroundingSample
-from infra.data.shapes import DIRECTIONS, PALETTE, SHAPES, MovingObject, background, draw
+from infra.data.shapes import DIRECTIONS, PALETTE, SHAPES, MovingObject, background, coded_background, draw
 from infra.data.tracks import dump_by_key, tracks_to_json, write_tracks
 from infra.errors import UserError
 
@@ -34,6 +36,9 @@ VIDEO_SECONDS = HCSTVG_SECONDS  # the HC-STVG reader's fps = img_num / 20 relies
 ANNOTATIONS = "annotations.json"
 TRACKS = "tracks.json"
 VIDEOS = "videos"
+
+
+BACKGROUNDS = ("grey", "coded")
 
 
 @dataclass(frozen=True)
@@ -46,8 +51,13 @@ class SceneOptions:
     """Side of every shape as a fraction of the frame's short side, drawn uniformly (at least 12 px)."""
     target_span: tuple[float, float] = (0.2, 0.6)
     """Share of the video on which the target is visible, drawn uniformly (distractors: 20-90 %)."""
+    background: str = "grey"
+    """grey: a random grey level with a faint texture, the same on every frame; coded: a tint that
+    states each pixel's place and time (infra.data.shapes.coded_background), for tiny models."""
 
     def __post_init__(self) -> None:
+        if self.background not in BACKGROUNDS:
+            raise UserError(f"background={self.background!r} must be one of: {', '.join(BACKGROUNDS)}")
         low, high = self.objects
         if not 1 <= low <= high <= len(PALETTE):
             raise UserError(f"objects={list(self.objects)} must be [fewest, most] with 1 <= fewest <= most <= "
@@ -102,7 +112,8 @@ def _path(rng: np.random.Generator, direction: str, size: float, width: int, hei
     return ((a0, across), (a1, across)) if dx else ((across, a0), (across, a1))
 
 
-def render(path: str | Path, scene: Scene, width: int, height: int, fps: float, bg: np.ndarray, *,
+def render(path: str | Path, scene: Scene, width: int, height: int, fps: float,
+           bg: np.ndarray | Callable[[int], np.ndarray], *,
            gop_seconds: float = 2.0, crf: int = 18, preset: str = "veryfast") -> dict[int, dict[int, tuple]]:
     """Encode the scene to an H.264 MP4 at `path`; return instance id -> frame id -> xyxy box."""
     import av
@@ -113,7 +124,7 @@ def render(path: str | Path, scene: Scene, width: int, height: int, fps: float, 
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.options = {"crf": str(crf), "preset": preset, "g": str(max(1, round(gop_seconds * fps)))}
         for f in range(scene.num_frames):
-            canvas = bg.copy()
+            canvas = bg(f) if callable(bg) else bg.copy()  # coded backgrounds change per frame
             for obj in scene.objects:
                 box = draw(canvas, obj, f)
                 if box is not None:
@@ -151,7 +162,9 @@ def generate(out_dir: str | Path, num_videos: int, seed: int, *, width: int = 16
         rng = np.random.default_rng([seed, i])
         scene = sample_scene(rng, width, height, num_frames, options)
         name = f"synth-s{seed}-{i:05d}.mp4"
-        boxes = render(out / VIDEOS / name, scene, width, height, fps, background(rng, width, height))
+        bg = (background(rng, width, height) if options.background == "grey"
+              else lambda f: coded_background(width, height, f, num_frames))
+        boxes = render(out / VIDEOS / name, scene, width, height, fps, bg)
         target = scene.target
         first, end = target.span
         target_boxes = boxes[target.instance_id]
@@ -213,6 +226,8 @@ class SyntheticSettings:
         if self.scene != SceneOptions():
             (o1, o2), (s1, s2), (t1, t2) = self.scene.objects, self.scene.object_size, self.scene.target_span
             key += f"-objects{o1}_{o2}-size{s1:g}_{s2:g}-span{t1:g}_{t2:g}"
+            if self.scene.background != "grey":
+                key += f"-bg{self.scene.background}"
         return key
 
     @classmethod
@@ -221,15 +236,16 @@ class SyntheticSettings:
 
         number = r"([0-9.]+(?:e-?\d+)?)"
         match = re.fullmatch(r"videos(\d+)-seed(-?\d+)-w(\d+)-h(\d+)-fps([0-9.]+)"
-                             rf"(?:-objects(\d+)_(\d+)-size{number}_{number}-span{number}_{number})?", key)
+                             rf"(?:-objects(\d+)_(\d+)-size{number}_{number}-span{number}_{number}"
+                             rf"(?:-bg({'|'.join(BACKGROUNDS)}))?)?", key)
         if match is None:
             raise UserError(f"{SCHEME}{key}: not a synthetic dataset key "
-                            "(videosN-seedS-wW-hH-fpsF, then optionally -objectsA_B-sizeA_B-spanA_B)")
+                            "(videosN-seedS-wW-hH-fpsF, then optionally -objectsA_B-sizeA_B-spanA_B and -bgcoded)")
         videos, seed, width, height, fps, *scene = match.groups()
         options = SceneOptions()
         if scene[0] is not None:
             options = SceneOptions((int(scene[0]), int(scene[1])), (float(scene[2]), float(scene[3])),
-                                   (float(scene[4]), float(scene[5])))
+                                   (float(scene[4]), float(scene[5])), scene[6] or "grey")
         return cls(int(videos), int(seed), int(width), int(height), float(fps), options)
 
 

@@ -26,6 +26,7 @@ def _stvg(*args: str, cwd) -> subprocess.CompletedProcess:
                                                          "checkpoint folder"),
     (["train", "learner.zero_stage=7"], "learner.zero_stage"),
     (["train", "data.synthetic_objects=[0,2]"], "data.synthetic_objects=[0, 2] must be [fewest, most]"),
+    (["train", "data.synthetic_background=noise"], "data.synthetic_background='noise' must be one of: grey, coded"),
     (["train", "rollout.instruction=short"], "rollout.instruction='short' is neither a style (paper, compact)"),
 ])
 def test_bad_config_is_one_line_naming_the_key(tmp_path, args, message):

@@ -28,6 +28,9 @@ def test_scene_options_are_part_of_the_key_so_other_nodes_regenerate_the_same_sc
     node_copy = synthetic_video(samples[0].video, tmp_path / "node")
     assert node_copy.read_bytes() == (tmp_path / "driver" / one_shape.key / "videos" / node_copy.name).read_bytes()
     assert SETTINGS.key != SyntheticSettings(3, 7, 96, 64, 2.5, SceneOptions(objects=(1, 1))).key
+    coded = SyntheticSettings(3, 7, 96, 64, 2.5, SceneOptions(background="coded"))
+    assert coded.key == "videos3-seed7-w96-h64-fps2.5-objects2_4-size0.12_0.2-span0.2_0.6-bgcoded"
+    assert SyntheticSettings.from_key(coded.key) == coded
 
 
 def test_another_node_regenerates_the_same_bytes_from_the_uri_alone(tmp_path):

@@ -37,9 +37,14 @@ def _label_table() -> np.ndarray:
 LABELS = _label_table()
 
 
+def _cells(pixels: np.ndarray) -> np.ndarray:
+    """The LABELS index of every RGB pixel (5 bits per channel)."""
+    q = (pixels.astype(np.uint8) >> 3).astype(np.int32)
+    return (q[..., 0] << 10) | (q[..., 1] << 5) | q[..., 2]
+
+
 def colour_mask(frames: np.ndarray, colour: str) -> np.ndarray:
-    q = (frames >> 3).astype(np.int32)
-    return LABELS[(q[..., 0] << 10) | (q[..., 1] << 5) | q[..., 2]] == NAMES.index(colour)
+    return LABELS[_cells(frames)] == NAMES.index(colour)
 
 
 def test_target_colour_fills_its_boxes_in_the_span_and_is_absent_outside(synth_dir):
@@ -149,8 +154,39 @@ def test_default_scene_options_keep_the_standard_scenes(tmp_path):
     assert plain.read_bytes() == explicit.read_bytes()
 
 
+def test_the_coded_background_states_each_pixels_place_and_time(tmp_path):
+    """Away from the shapes, every decoded pixel is the hand formula's tint: red = 128 + 48 (2x/W - 1)
+    at pixel centre x, blue the same over y, green = 128 + 48 (2f/(N - 1) - 1) on frame f of N (up to
+    H.264's loss); no background pixel passes for a shape's colour; the shapes are still drawn."""
+    from infra.data.synth import SceneOptions
+
+    path = generate(tmp_path, 3, seed=5, width=64, height=48, fps=1.0, options=SceneOptions(background="coded"))
+    annotations, tracks = json.loads(path.read_text()), json.loads((tmp_path / "tracks.json").read_text())
+    for name, rec in annotations.items():
+        frames = np.stack(decode_all(tmp_path / "videos" / name)).astype(np.float64)
+        count, height, width, _ = frames.shape
+        ys, xs = np.mgrid[0:height, 0:width] + 0.5
+        errors = []
+        for f in range(count):
+            away = np.ones((height, width), bool)  # 4 px beyond every shape's box
+            for track in (t for key, t in tracks[name].items() if key != "target_id"):
+                if str(f) in track:
+                    x1, y1, x2, y2 = track[str(f)]
+                    away[max(0, y1 - 4):y2 + 4, max(0, x1 - 4):x2 + 4] = False
+            expected = np.stack([128 + 48 * (2 * xs / width - 1), np.full_like(xs, 128 + 48 * (2 * f / (count - 1) - 1)),
+                                 128 + 48 * (2 * ys / height - 1)], axis=-1)
+            errors.append(np.abs(frames[f] - expected)[away])
+            assert not (LABELS[_cells(frames[f][away])] >= 0).any(), f"{name} frame {f}: background as a shape colour"
+        errors = np.concatenate(errors)
+        assert np.median(errors) <= 2.5 and np.percentile(errors, 99) <= 8, (np.median(errors), errors.max())
+        x, y, w, h = rec["bbox"][0]
+        colour = QUERY.match(rec["English"]).group(1)
+        assert colour_mask(frames[rec["st_frame"]], colour)[y:y + h, x:x + w].sum() >= 0.3 * w * h
+
+
 @pytest.mark.parametrize("field, value", [("objects", (0, 1)), ("objects", (3, 2)), ("objects", (1, 7)),
-                                          ("object_size", (0.0, 0.2)), ("target_span", (0.5, 1.2))])
+                                          ("object_size", (0.0, 0.2)), ("target_span", (0.5, 1.2)),
+                                          ("background", "noise")])
 def test_bad_scene_options_are_user_errors_naming_the_option(field, value):
     from infra.data.synth import SceneOptions
     from infra.errors import UserError
