@@ -22,13 +22,26 @@ import ray
 class ProgressBoard:
     def __init__(self):
         self._events: list[dict[str, Any]] = []
+        self._posted = 0
+        """Events posted so far."""
+        self._logged = 0
+        """Events the driver has logged (it acknowledges each drained batch after applying it)."""
 
     def post(self, event: dict[str, Any]) -> None:
         self._events.append(event)
+        self._posted += 1
 
-    def drain(self) -> list[dict[str, Any]]:
+    def drain(self) -> tuple[list[dict[str, Any]], int]:
+        """The events posted since the last drain, and how many were posted in all up to the last one."""
         events, self._events = self._events, []
-        return events
+        return events, self._posted
+
+    def logged(self, through: int) -> None:
+        self._logged = max(self._logged, through)
+
+    def counts(self) -> tuple[int, int]:
+        """(posted, logged)."""
+        return self._posted, self._logged
 
 
 def start_board():
@@ -38,6 +51,10 @@ def start_board():
 
     here = ray.get_runtime_context().get_node_id()
     return ProgressBoard.options(scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False)).remote()
+
+
+FLUSH_TIMEOUT_S = 30.0
+"""How long a checkpoint waits for the driver to log what rank 0 posted (it drains every 0.5 s)."""
 
 
 class RunLog:
@@ -68,6 +85,20 @@ class RunLog:
 
     def message(self, text: str) -> None:
         self.board.post.remote({"kind": "message", "text": text})
+
+    def flush(self, timeout: float = FLUSH_TIMEOUT_S) -> bool:
+        """Wait until the driver has logged everything posted so far; False if it has not within
+        `timeout`. Called before a checkpoint commits: a run killed right after the commit resumes
+        after that step, so the metrics of the steps the checkpoint holds must already be in MLflow.
+        (Ray runs one caller's calls to an actor in order, so `counts` sees every post before it.)"""
+        posted, logged = ray.get(self.board.counts.remote())
+        deadline = time.monotonic() + timeout
+        while logged < posted:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+            logged = ray.get(self.board.counts.remote())[1]
+        return True
 
 
 def apply(event: dict[str, Any], tracker) -> None:
@@ -113,7 +144,8 @@ def follow(board, is_done: Callable[[], bool], total_steps: int, start_step: int
     try:
         while True:
             done = is_done()
-            for event in ray.get(board.drain.remote()):
+            events, through = ray.get(board.drain.remote())
+            for event in events:
                 kind = event.get("kind")
                 if kind == "user_error":
                     raise event["error"]
@@ -130,6 +162,7 @@ def follow(board, is_done: Callable[[], bool], total_steps: int, start_step: int
                 if text is not None:
                     (bar.write if bar is not None else print)(text)
                     sys.stdout.flush()
+            board.logged.remote(through)  # after every event of the batch went to the tracker
             if done:
                 return
             time.sleep(0.5)
