@@ -35,7 +35,7 @@ from trainer.evaluation import EvalResult, run_evaluation
 from trainer.experience import make_experience
 from trainer.learner.distribute import scatter_items
 from trainer.learner.learner import Learner
-from trainer.progress import FLUSH_TIMEOUT_S, RunLog
+from trainer.progress import RunLog
 from trainer.rollouts import RolloutSource
 from trainer.sampler import PromptSampler
 
@@ -128,9 +128,8 @@ def grpo_loop(job: Job) -> None:
             if tracker.wants_images(state.step, cfg.total_steps):
                 _log_pictures(tracker, batch, scored.rewards, job.train, cfg, state.step)
         if due(state.step, cfg.checkpoint.every_n_steps, cfg.total_steps, True):
-            if lead and not tracker.flush():  # this step's metrics in MLflow before its checkpoint exists
-                log.warning("the driver has not logged this step's metrics after %.0f s; checkpointing anyway",
-                            FLUSH_TIMEOUT_S)
+            if lead:
+                tracker.flush()  # this step's metrics in MLflow before its checkpoint exists
             uri = save_checkpoint(learner, store, state, staging, config=to_dict(cfg),
                                   export_hf=cfg.checkpoint.export_hf)
             if lead:

@@ -11,11 +11,14 @@ needs the tracking URI and its credentials.
 from __future__ import annotations
 
 import io
+import logging
 import sys
 import time
 from typing import Any, Callable, Mapping, Optional
 
 import ray
+
+log = logging.getLogger("stvg.progress")
 
 
 @ray.remote(num_cpus=0)
@@ -95,6 +98,7 @@ class RunLog:
         deadline = time.monotonic() + timeout
         while logged < posted:
             if time.monotonic() > deadline:
+                log.warning("the driver has not logged rank 0's last metrics after %.0f s; going on", timeout)
                 return False
             time.sleep(0.05)
             logged = ray.get(self.board.counts.remote())[1]

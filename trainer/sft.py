@@ -34,7 +34,7 @@ from trainer.experience import prompt_metrics
 from trainer.learner.batch import TrainItem
 from trainer.learner.distribute import scatter_items
 from trainer.loop import Job, StepTimer, due, evaluate_heldout, resume_state, sync_weights
-from trainer.progress import FLUSH_TIMEOUT_S, RunLog
+from trainer.progress import RunLog
 from trainer.sampler import PromptSampler
 
 log = logging.getLogger("stvg.sft")
@@ -144,9 +144,8 @@ def sft_loop(job: Job) -> None:
                 tracker.log_metrics(metrics, state.step)
                 tracker.message(summary_line(state.step, cfg.total_steps, metrics))
         if due(state.step, cfg.checkpoint.every_n_steps, cfg.total_steps, True):
-            if lead and not tracker.flush():  # this step's metrics in MLflow before its checkpoint exists
-                log.warning("the driver has not logged this step's metrics after %.0f s; checkpointing anyway",
-                            FLUSH_TIMEOUT_S)
+            if lead:
+                tracker.flush()  # this step's metrics in MLflow before its checkpoint exists
             uri = save_checkpoint(learner, store, state, staging, config=to_dict(cfg),
                                   export_hf=cfg.checkpoint.export_hf)
             if lead:

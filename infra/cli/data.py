@@ -32,6 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="shape side as a fraction of the short side (default 0.12 0.2)")
     synth.add_argument("--target-span", type=float, nargs=2, default=[0.2, 0.6], metavar=("LOW", "HIGH"),
                        help="share of the video the target is visible on (default 0.2 0.6)")
+    # infra.data.synth.BACKGROUNDS, written out: importing synth here would load numpy at start-up
     synth.add_argument("--background", choices=("grey", "coded"), default="grey",
                        help="grey (default) or coded: a faint tint stating each pixel's place and time")
     synth.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -20,9 +20,9 @@ so a larger `num_videos` extends a smaller set.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
 from fractions import Fraction
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
