@@ -16,6 +16,7 @@ from urllib.parse import urlparse
 import boto3
 import pytest
 
+from tests.e2e._processes import kill_session
 from tests.infra._listening import ListeningSockets, tree
 
 pytestmark = pytest.mark.slow
@@ -49,7 +50,7 @@ def test_a_demo_run_and_the_test_servers_listen_on_loopback_only(tmp_path, e2e_c
         sockets.sample(tree(os.getpid()))
         time.sleep(0.5)
     if job.poll() is None:
-        os.killpg(job.pid, 9)
+        kill_session(job.pid)  # Ray's workers too: they have process groups of their own
         pytest.fail(f"the demo run did not finish in 15 minutes:\n{log.read_text()[-4000:]}")
     assert job.returncode == 0, log.read_text()[-4000:]
 
