@@ -46,6 +46,7 @@ from infra.config import check_choice, check_range
 from infra.errors import ConfigError, UserError
 from rewards import TASKS, RewardResult, score_batch
 from rewards.parsing import MAX_COMPLETION_CHARS
+from rewards.schema import SPATIAL_SPANS
 
 log = logging.getLogger(__name__)
 
@@ -94,9 +95,15 @@ class RewardClientConfig:
     weights: dict[str, float] = field(default_factory=dict)
     """Per-term reward weights (term -> weight); empty = the reward functions' defaults. In http
     mode they are sent with every request, so the client config decides, not the server."""
+    spatial_span: str = "intersection"
+    """STVG-o1's spatial term averages over the GT indices of the spans' intersection (the paper's
+    rule; 0 when the spans do not meet) or over the whole GT span ("ground_truth": a GT second the
+    answer does not box inside its own span scores -2, so dodging the target never pays). Sent with
+    every stvg-o1 request in http mode. docs/conventions.md, "Reward terms"."""
 
     def __post_init__(self) -> None:
         check_choice("reward.mode", self.mode, MODES)
+        check_choice("reward.spatial_span", self.spatial_span, SPATIAL_SPANS)
         if self.mode == "http" and not self.urls:
             raise ConfigError("reward.mode=http needs reward.urls (base URLs of `stvg serve-rewards` servers); "
                               "use reward.mode=local to score in-process")
@@ -142,7 +149,7 @@ def build_reward_client(cfg: RewardClientConfig) -> RewardScorer:
     """The scorer `cfg.mode` asks for (no fallback from http to local)."""
     cfg = resolve_reward_mode(cfg)
     if cfg.mode == "local":
-        return LocalRewardScorer(cfg.weights)
+        return LocalRewardScorer(cfg.weights, cfg.spatial_span)
     return HttpRewardScorer(cfg)
 
 
@@ -156,12 +163,14 @@ def _check_inputs(task: str, completions: Sequence[str], targets: Sequence[Mappi
 class LocalRewardScorer:
     """Scores in this process (the default: no servers to run)."""
 
-    def __init__(self, weights: Mapping[str, float] | None = None):
+    def __init__(self, weights: Mapping[str, float] | None = None, spatial_span: str = "intersection"):
         self._weights = dict(weights) if weights else None
+        self._spatial_span = spatial_span
 
     def score(self, task: str, completions: Sequence[str], targets: Sequence[Mapping]) -> list[RewardResult]:
         _check_inputs(task, completions, targets)
-        return score_batch(task, list(completions), list(targets), weights=self._weights)
+        return score_batch(task, list(completions), list(targets), weights=self._weights,
+                           spatial_span=self._spatial_span)
 
     def close(self) -> None:
         pass
@@ -314,6 +323,8 @@ class HttpRewardScorer:
         payload: dict[str, Any] = {"task": task, "items": items}
         if self.cfg.weights:
             payload["weights"] = dict(self.cfg.weights)
+        if task == "stvg-o1" and self.cfg.spatial_span != "intersection":  # servers default to the paper's
+            payload["spatial_span"] = self.cfg.spatial_span
         return json.dumps(payload, default=_plain).encode()
 
     def _post(self, endpoint: _Endpoint, body: bytes, count: int, timeout: float) -> list[RewardResult]:

@@ -97,6 +97,16 @@ def resolve_weights(task: str, weights: Optional[Mapping[str, float]]) -> dict[s
     return resolved
 
 
+SPATIAL_SPANS = ("intersection", "ground_truth")
+"""STVG-o1's R_spa averages over the intersection of the spans (the paper) or the whole GT span."""
+
+
+def check_spatial_span(spatial_span: Any) -> str:
+    if spatial_span not in SPATIAL_SPANS:
+        raise ConfigError(f"spatial span {_show(spatial_span)} is not one of {', '.join(SPATIAL_SPANS)}")
+    return spatial_span
+
+
 def validate_target(task: str, target: Mapping) -> None:
     """Raise TargetError naming the bad field if `target` is not a valid target for `task`."""
     check_target(task, target, where=f"{check_task(task)} target")

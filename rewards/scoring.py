@@ -22,7 +22,8 @@ import numpy as np
 
 from infra.errors import UserError
 from rewards.parsing import MAX_COMPLETION_CHARS, answer_format_ok, parse_stvg_r1, parse_vtg
-from rewards.schema import TERMS, SpanTarget, check_o1_batch, check_target, check_task, resolve_weights
+from rewards.schema import (TERMS, SpanTarget, check_o1_batch, check_spatial_span, check_target, check_task,
+                            resolve_weights)
 from rewards.stvg_o1 import score_stvg_o1
 
 
@@ -42,16 +43,18 @@ class RewardResult:
 
 
 def score_batch(task: str, completions: Sequence[str], targets: Sequence[Mapping],
-                weights: Optional[Mapping[str, float]] = None) -> list[RewardResult]:
+                weights: Optional[Mapping[str, float]] = None,
+                spatial_span: str = "intersection") -> list[RewardResult]:
     """Score each completion against its target. Raises TargetError for an unknown task or a bad
-    target (naming its position and field), ConfigError for an unknown weight term; a malformed
-    completion never raises, it scores."""
+    target (naming its position and field), ConfigError for an unknown weight term or spatial span;
+    a malformed completion never raises, it scores. `spatial_span` is STVG-o1's (rewards.stvg_o1)."""
     check_task(task)
     resolved = resolve_weights(task, weights)
+    check_spatial_span(spatial_span)
     if len(completions) != len(targets):
         raise UserError(f"got {len(completions)} completions but {len(targets)} targets; give one target each")
     if task == "stvg-o1":
-        terms, parsed = score_stvg_o1(completions, check_o1_batch(targets))
+        terms, parsed = score_stvg_o1(completions, check_o1_batch(targets), spatial_span)
     else:
         checked = [check_target(task, target, where=f"target {i}") for i, target in enumerate(targets)]
         terms, parsed = _score_answer_task(task, completions, checked)

@@ -31,8 +31,13 @@ KEY_STRIDE = MAX_INDEX + 1
 MISSING_BOX_SCORE = -2.0
 
 
-def score_stvg_o1(completions: Sequence[str], targets: O1Batch) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Terms (name -> float array [n]) and the parsed mask, for targets validated by check_o1_batch."""
+def score_stvg_o1(completions: Sequence[str], targets: O1Batch,
+                  spatial_span: str = "intersection") -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Terms (name -> float array [n]) and the parsed mask, for targets validated by check_o1_batch.
+
+    `spatial_span` chooses the GT indices R_spa averages over: "intersection" (the paper's, 0 when
+    the spans do not meet) or "ground_truth" (every GT index with a box; one outside the answer's
+    own span scores like a missing box, so a span that dodges the target cannot beat poor boxes)."""
     n = len(completions)
     ok = np.zeros(n, bool)
     ts = np.zeros(n, np.int64)
@@ -61,8 +66,11 @@ def score_stvg_o1(completions: Sequence[str], targets: O1Batch) -> tuple[dict[st
     temporal = np.where(valid_span, inter / np.maximum(union, 1), 0.0)
 
     low, high = np.maximum(ts, gs), np.minimum(te, ge)
-    scored = ok[gt_item] & (gt_index >= low[gt_item]) & (gt_index <= high[gt_item])
+    in_intersection = ok[gt_item] & (gt_index >= low[gt_item]) & (gt_index <= high[gt_item])
+    in_truth = ok[gt_item] & (gt_index >= gs[gt_item]) & (gt_index <= ge[gt_item])
+    scored = in_intersection if spatial_span == "intersection" else in_truth
     g_item, g_index, g_box = gt_item[scored], gt_index[scored], gt_rows[scored, 1:]
+    g_boxed = in_intersection[scored]  # GT indices whose predicted box counts; the rest score -2
     g_count = np.bincount(g_item, minlength=n)
 
     consistent = valid_span.copy()
@@ -72,7 +80,7 @@ def score_stvg_o1(completions: Sequence[str], targets: O1Batch) -> tuple[dict[st
         item, index, box = entry_item[pick], values[pick, 0].astype(np.int64), values[pick, 1:]
         keys, first = _first_occurrences(item, index)
         consistent &= _covers_span_exactly(item, keys, ts, te, length, n)
-        spa.append(_spatial(keys, first, box, g_item, g_index, g_box, g_count, width, height, n))
+        spa.append(_spatial(keys, first, box, g_item, g_index, g_box, g_boxed, g_count, width, height, n))
     spa_think, spa_pred = spa
 
     zero = np.zeros(n)
@@ -118,14 +126,15 @@ def _covers_span_exactly(item: np.ndarray, keys: np.ndarray, ts: np.ndarray, te:
 
 
 def _spatial(keys: np.ndarray, first: np.ndarray, box: np.ndarray, g_item: np.ndarray, g_index: np.ndarray,
-             g_box: np.ndarray, g_count: np.ndarray, width: np.ndarray, height: np.ndarray,
-             n: int) -> np.ndarray:
-    """R_spa per item for one box list (distinct keys with the row of their first box)."""
+             g_box: np.ndarray, g_boxed: np.ndarray, g_count: np.ndarray, width: np.ndarray,
+             height: np.ndarray, n: int) -> np.ndarray:
+    """R_spa per item for one box list (distinct keys with the row of their first box); GT rows
+    outside `g_boxed` score as missing whatever the list holds for them."""
     g_keys = g_item * KEY_STRIDE + g_index
     score = np.full(len(g_keys), MISSING_BOX_SCORE)
     if len(keys) and len(g_keys):
         pos = np.minimum(np.searchsorted(keys, g_keys), len(keys) - 1)
-        found = keys[pos] == g_keys
+        found = (keys[pos] == g_keys) & g_boxed
         rows = first[pos[found]]
         owner = g_item[found]
         score[found] = spatial_score(box[rows], g_box[found], width[owner], height[owner])

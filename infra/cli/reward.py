@@ -27,6 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", metavar="FILE", help="write the scores here (default: stdout)")
     parser.add_argument("--weights", nargs="+", default=[], metavar="TERM=W",
                         help="override term weights, e.g. --weights think=1.0 format=0.5")
+    parser.add_argument("--spatial-span", choices=("intersection", "ground_truth"), default="intersection",
+                        help="stvg-o1: the GT indices the spatial term averages over (docs/conventions.md)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -90,10 +92,10 @@ def run(args: argparse.Namespace) -> int:
         for item in read_items(path, args.task):
             chunk.append(item)
             if len(chunk) == _CHUNK:
-                _score_chunk(args.task, chunk, weights, out, score_batch)
+                _score_chunk(args.task, chunk, weights, args.spatial_span, out, score_batch)
                 progress.update(len(chunk))
                 chunk = []
-        _score_chunk(args.task, chunk, weights, out, score_batch)
+        _score_chunk(args.task, chunk, weights, args.spatial_span, out, score_batch)
         progress.update(len(chunk))
         done = True
     finally:
@@ -107,9 +109,10 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _score_chunk(task, chunk, weights, out, score_batch) -> None:
+def _score_chunk(task, chunk, weights, spatial_span, out, score_batch) -> None:
     if not chunk:
         return
-    results = score_batch(task, [c for _, c, _ in chunk], [t for _, _, t in chunk], weights=weights)
+    results = score_batch(task, [c for _, c, _ in chunk], [t for _, _, t in chunk], weights=weights,
+                          spatial_span=spatial_span)
     for result in results:
         out.write(json.dumps({**result.as_dict(), "parsed": result.parsed, "runaway": result.runaway}) + "\n")

@@ -122,11 +122,12 @@ def create_app(settings: ServerSettings | None = None) -> Any:
             raise ApiError(422, f"{where}: {message}") from None
 
     async def run_scoring(task: str, completions: Sequence[str], targets: Sequence[Mapping[str, Any]],
-                          weights: Optional[Mapping[str, float]], where: str) -> list[Scored]:
+                          weights: Optional[Mapping[str, float]], where: str,
+                          spatial_span: str = "intersection") -> list[Scored]:
         from infra.errors import UserError
 
         try:
-            scored = await pool_holder["pool"].score(task, completions, targets, weights)
+            scored = await pool_holder["pool"].score(task, completions, targets, weights, spatial_span)
         except TargetError as err:
             # score_batch validates every target itself; only on failure is each one checked here,
             # to name it the way the request does (validating twice up front cost 25% of the CPU)
@@ -147,7 +148,7 @@ def create_app(settings: ServerSettings | None = None) -> Any:
         check_count(len(request.items), "items")
         targets = [item.target.model_dump() for item in request.items]
         scored = await run_scoring(task, [item.completion for item in request.items], targets, request.weights,
-                                   "items[{}].target")
+                                   "items[{}].target", getattr(request, "spatial_span", "intersection"))
         return JSONResponse({"rewards": [s[0] for s in scored], "terms": [s[1] for s in scored],
                              "parsed": [s[2] for s in scored], "runaway": [s[3] for s in scored]},
                             headers=worker_header)

@@ -64,6 +64,11 @@ class StvgO1Request(BaseModel):
     task: Literal["stvg-o1"]
     items: list[StvgO1Item]
     weights: Weights = Field(default=None, description=_WEIGHTS_DOC)
+    spatial_span: Literal["intersection", "ground_truth"] = Field(
+        default="intersection",
+        description="GT indices the spatial term averages over: the spans' intersection (the paper's rule, 0 "
+                    "when they do not meet) or the whole GT span (a GT index the answer does not box inside "
+                    "its own span scores -2).")
 
 
 class StvgR1Request(BaseModel):

@@ -29,11 +29,12 @@ WARMUP_ITEMS: dict[str, Mapping[str, Any]] = {
 
 
 def score_chunk(task: str, completions: Sequence[str], targets: Sequence[Mapping[str, Any]],
-                weights: Optional[Mapping[str, float]]) -> list[Scored]:
+                weights: Optional[Mapping[str, float]], spatial_span: str = "intersection") -> list[Scored]:
     """score_batch flattened to plain tuples (cheap to pickle back from a pool process)."""
     from rewards import score_batch
 
-    results = score_batch(task, completions, targets, weights=dict(weights) if weights else None)
+    results = score_batch(task, completions, targets, weights=dict(weights) if weights else None,
+                          spatial_span=spatial_span)
     return [(float(r.total), {k: float(v) for k, v in r.terms.items()}, bool(r.parsed), bool(r.runaway))
             for r in results]
 
@@ -53,11 +54,12 @@ class ScoringPool:
         return ThreadPoolExecutor(self.size, thread_name_prefix="score")
 
     async def score(self, task: str, completions: Sequence[str], targets: Sequence[Mapping[str, Any]],
-                    weights: Optional[Mapping[str, float]] = None) -> list[Scored]:
+                    weights: Optional[Mapping[str, float]] = None,
+                    spatial_span: str = "intersection") -> list[Scored]:
         loop = asyncio.get_running_loop()
         try:
             return await loop.run_in_executor(self._executor, score_chunk, task, list(completions),
-                                              list(targets), dict(weights) if weights else None)
+                                              list(targets), dict(weights) if weights else None, spatial_span)
         except BrokenExecutor:
             log.error("scoring pool broke (a pool process died); rebuilding it")
             self._executor.shutdown(wait=False, cancel_futures=True)

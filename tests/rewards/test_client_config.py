@@ -53,6 +53,17 @@ def test_local_scorer_applies_configured_weights():
     assert result.total == pytest.approx(3.5)
 
 
+def test_local_scorer_applies_the_configured_spatial_span():
+    # GT 2..3, the answer's span 6..7 misses it: the paper's rule scores 2 (format + consistency),
+    # over the GT span each list loses 2 per GT index: 2 - 2 * 2 = -2.
+    box = "[0, 0, 10, 10]"
+    text = f"<time> 6 - 7 </time> <think_bbox> 6. {box}, 7. {box} </think_bbox> <pred_bbox> 6. {box}, 7. {box} </pred_bbox>"
+    target = {"t_start": 2, "t_end": 3, "boxes": [[2, 0, 0, 10, 10], [3, 0, 0, 10, 10]], "width": 100, "height": 100}
+    totals = [build_reward_client(RewardClientConfig(spatial_span=span)).score("stvg-o1", [text], [target])[0].total
+              for span in ("intersection", "ground_truth")]
+    assert totals == [pytest.approx(2.0), pytest.approx(-2.0)]
+
+
 def test_http_mode_without_urls_is_a_config_error():
     with pytest.raises(ConfigError, match=r"reward.mode=http needs reward.urls"):
         RewardClientConfig(mode="http")
@@ -67,6 +78,7 @@ def test_http_mode_without_urls_is_a_config_error():
     ({"deadline_s": 0.0}, r"reward.deadline_s=0.0"),
     ({"circuit_failures": 0}, r"reward.circuit_failures=0"),
     ({"weights": {"tiou": float("nan")}}, r"reward.weights.tiou=nan must be a finite number"),
+    ({"spatial_span": "union"}, r"reward.spatial_span='union' is not allowed; choose one of: intersection, ground_truth"),
 ])
 def test_bad_values_are_refused_naming_the_key(kwargs, message):
     with pytest.raises(ConfigError, match=message):

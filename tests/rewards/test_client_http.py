@@ -102,6 +102,17 @@ def test_configured_weights_travel_with_the_request(server):
     assert [r.total for r in remote] != [r.total for r in score_batch("stvg-o1", completions, targets)]
 
 
+def test_the_configured_spatial_span_travels_with_stvg_o1_requests(server):
+    completions, targets = items("stvg-o1", 60)
+    with client([server.url], spatial_span="ground_truth") as scorer:
+        remote = scorer.score("stvg-o1", completions, targets)
+        other_task = scorer.score("vtg", *items("vtg", 5))  # no such field for the other tasks' servers
+    local = score_batch("stvg-o1", completions, targets, spatial_span="ground_truth")
+    assert triples(remote) == triples(local)
+    assert [r.terms["spatial"] for r in remote] != [r.terms["spatial"] for r in score_batch("stvg-o1", completions, targets)]
+    assert len(other_task) == 5
+
+
 def test_a_refused_request_raises_at_once_with_the_server_message(server):
     completions, targets = items("vtg", 40)
     targets[33] = {"t_start": 5.0, "t_end": 1.0}

@@ -47,6 +47,19 @@ def test_weights_and_out_file(tmp_path):
     assert line == {"total": 1.5, "tiou": 0.5, "id": 0.0, "format": 1.0, "parsed": True, "runaway": False}
 
 
+def test_spatial_span_option(tmp_path, capsys):
+    # The answer's span 2..2 leaves GT index 3 without a box: over the GT span each list scores
+    # (1 - 2) / 2 = -0.5 (spatial -1), against 1 per list over the intersection {2} (spatial 2).
+    half = ("<time> 2 - 2 </time> <think_bbox> 2. [0, 0, 10, 10] </think_bbox> "
+            "<pred_bbox> 2. [0, 0, 10, 10] </pred_bbox>")
+    path = write_lines(tmp_path / "in.jsonl", [{"completion": half, "target": O1_TARGET}])
+    spatial = {}
+    for span in ("intersection", "ground_truth"):
+        assert main(["reward", "--task", "stvg-o1", "--input", str(path), "--spatial-span", span]) == 0
+        spatial[span] = json.loads(capsys.readouterr().out)["spatial"]
+    assert spatial == {"intersection": pytest.approx(2.0), "ground_truth": pytest.approx(-1.0)}
+
+
 @pytest.mark.parametrize("items,needle", [
     ([{"completion": O1_GOOD, "target": O1_TARGET}, {"completion": O1_GOOD, "target": {"t_start": 1}}],
      "line 2: stvg-o1 target: missing field 't_end'"),

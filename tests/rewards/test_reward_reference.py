@@ -34,7 +34,7 @@ def giou_minus_l1(p, g, w, h):
     return giou - l1
 
 
-def reference_o1(text, target):
+def reference_o1(text, target, spatial_span="intersection"):
     parsed = parse_stvg_o1(text)
     if parsed is None:
         return [0.0] * 5
@@ -51,9 +51,11 @@ def reference_o1(text, target):
         for index, box in entries:
             first.setdefault(index, box)
         values = []
-        for index in range(max(ts, gs), min(te, ge) + 1):
+        scored = range(max(ts, gs), min(te, ge) + 1) if spatial_span == "intersection" else range(gs, ge + 1)
+        for index in scored:
             if index in gt:
-                values.append(giou_minus_l1(first[index], gt[index], w, h) if index in first else -2.0)
+                boxed = index in first and ts <= index <= te
+                values.append(giou_minus_l1(first[index], gt[index], w, h) if boxed else -2.0)
         return sum(values) / len(values) if values else 0.0
 
     think, pred = spa(parsed.think), spa(parsed.pred)
@@ -99,14 +101,15 @@ def random_item(rng):
     return text, target
 
 
-def test_vectorised_o1_matches_scalar_reference_on_random_batches():
+@pytest.mark.parametrize("spatial_span", ["intersection", "ground_truth"])
+def test_vectorised_o1_matches_scalar_reference_on_random_batches(spatial_span):
     rng = random.Random(20240601)
     items = [random_item(rng) for _ in range(600)]
-    results = score_batch("stvg-o1", [t for t, _ in items], [g for _, g in items])
+    results = score_batch("stvg-o1", [t for t, _ in items], [g for _, g in items], spatial_span=spatial_span)
     weights = (1.0, 1.0, 1.0, 1.0, 0.5)
     parsed = 0
     for (text, target), result in zip(items, results):
-        expected = reference_o1(text, target)
+        expected = reference_o1(text, target, spatial_span)
         assert list(result.terms.values()) == pytest.approx(expected, abs=1e-9), text
         assert result.total == pytest.approx(sum(w * v for w, v in zip(weights, expected)), abs=1e-9)
         parsed += result.parsed

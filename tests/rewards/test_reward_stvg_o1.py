@@ -2,6 +2,7 @@
 
 import pytest
 
+from infra.errors import ConfigError
 from rewards import DEFAULT_WEIGHTS, TERMS, score_batch
 
 SQUARE = [0, 0, 10, 10]
@@ -172,3 +173,59 @@ def test_batch_scores_each_item_against_its_own_target():
 
 def test_empty_batch_scores_nothing():
     assert score_batch("stvg-o1", [], []) == []
+
+
+# ---- spatial_span="ground_truth": R_spa over the whole GT span -------------------------------
+
+def score_over_truth(text, tgt):
+    [result] = score_batch("stvg-o1", [text], [tgt], spatial_span="ground_truth")
+    return result
+
+
+def test_over_the_ground_truth_a_perfect_answer_still_scores_five():
+    boxes = [(i, SQUARE) for i in (2, 3, 4)]
+    assert score_over_truth(o1(2, 4, boxes, boxes), target(2, 4, boxes)).total == pytest.approx(5.0)
+
+
+def test_over_the_ground_truth_a_span_that_misses_the_target_scores_minus_two_per_index():
+    gt = target(2, 3, [(2, SQUARE), (3, SQUARE)])
+    text = o1(6, 7, [(6, SQUARE), (7, SQUARE)], [(6, SQUARE), (7, SQUARE)])
+    # The paper's rule: no intersection, so spatial 0 and total = format 1 + consistency 1 = 2.
+    assert score(text, gt).total == pytest.approx(2.0)
+    # Over the GT span: indices 2 and 3 have no box inside the answer's span: -2 each, in both lists.
+    result = score_over_truth(text, gt)
+    assert result.terms["spatial"] == pytest.approx(-4.0)
+    assert result.terms["think"] == 0.0
+    assert result.total == pytest.approx(1 + 1 + 0 - 4)
+
+
+def test_over_the_ground_truth_boxes_outside_the_answers_own_span_do_not_count():
+    gt = target(2, 4, [(i, SQUARE) for i in (2, 3, 4)])
+    boxes = [(i, SQUARE) for i in (2, 3, 4)]                 # index 4 lies outside the answer's 2..3
+    text = o1(2, 3, boxes, boxes)
+    # Rt = |{2,3}| / |{2,3,4}| = 2/3; consistency 0 (an extra index).
+    # Paper: R_spa over {2,3} = 1 per list -> spatial 2, total 1 + 0 + 2/3 + 2 = 3.667.
+    assert score(text, gt).total == pytest.approx(1 + 2 / 3 + 2)
+    # Over the GT span: (1 + 1 - 2) / 3 = 0 per list -> spatial 0, total 1 + 2/3.
+    result = score_over_truth(text, gt)
+    assert result.terms["spatial"] == pytest.approx(0.0)
+    assert result.total == pytest.approx(1 + 2 / 3)
+
+
+def test_over_the_ground_truth_a_reversed_span_no_longer_beats_a_poor_answer():
+    gt = target(4, 5, [(4, SQUARE), (5, SQUARE)])
+    reversed_span = o1(9, 4, [(4, SQUARE), (5, SQUARE)], [(4, SQUARE), (5, SQUARE)])
+    far = [(4, [80, 80, 90, 90]), (5, [80, 80, 90, 90])]    # consistent, right span, poor boxes
+    poor = o1(4, 5, far, far)
+    # Poor box: IoU 0, enclosing box 90 x 90 = 8100, union 200: GIoU = -(8100 - 200) / 8100;
+    # L1 = (80 + 80 + 80 + 80) / 4 / 100 = 0.8. Per list R_spa = GIoU - L1 for both indices.
+    r_spa = -(8100 - 200) / 8100 - 0.8
+    assert score(reversed_span, gt).total == pytest.approx(1.0)            # the paper's rule: format only
+    assert score(poor, gt).total == pytest.approx(1 + 1 + 1 + 2 * r_spa)  # below it: -0.55
+    assert score_over_truth(reversed_span, gt).total == pytest.approx(1 - 4)
+    assert score_over_truth(poor, gt).total == pytest.approx(1 + 1 + 1 + 2 * r_spa)
+
+
+def test_an_unknown_spatial_span_is_a_one_line_config_error():
+    with pytest.raises(ConfigError, match="spatial span 'union' is not one of intersection, ground_truth"):
+        score_batch("stvg-o1", [""], [target(2, 2, [(2, SQUARE)])], spatial_span="union")

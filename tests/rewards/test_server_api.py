@@ -98,6 +98,13 @@ def test_weights_in_the_request_decide_the_total(http):
     assert response.json()["rewards"] == pytest.approx([0.5 * r.total for r in local])
 
 
+def test_an_unknown_spatial_span_is_422_naming_the_choices(http):
+    completions, targets = items("stvg-o1", 2)
+    response = post_items(http, "stvg-o1", completions, targets, spatial_span="union")
+    assert response.status_code == 422
+    assert "intersection" in response.text and "ground_truth" in response.text
+
+
 def test_a_weight_for_a_term_the_task_lacks_is_422(http):
     response = post_items(http, "vtg", ["x"], [{"t_start": 1.0, "t_end": 2.0}], weights={"think": 1.0})
     assert response.status_code == 422
