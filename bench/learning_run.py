@@ -17,8 +17,8 @@
     9. the table, the targets, where a GRPO step's time goes, the reward curve (PNG, also in MLflow).
 
 Tasks (--task): `stvg-o1`, the headline task (boxes in both lists, all five reward terms), and `vtg`
-(time spans only). Both run on one large moving shape per video, 20 frames of 56x56 px and the
-compact instruction (docs/learning-run.md says why). `--seed` sets the data (synthetic seeds
+(time spans only). Both run on one large moving shape per video on the coded background, 8 frames
+of 56x56 px and the compact instruction (docs/learning-run.md says why). `--seed` sets the data (synthetic seeds
 1 + seed, +1000 for dev, +2000 for test), the tiny model's initialisation and the run seeds.
 
 Targets (2 CPU cores, 45 minutes for steps 1-6): after SFT the format rate is above 90 %; GRPO raises
