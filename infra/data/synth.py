@@ -122,7 +122,11 @@ def render(path: str | Path, scene: Scene, width: int, height: int, fps: float,
     with av.open(str(path), "w") as container:
         stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.options = {"crf": str(crf), "preset": preset, "g": str(max(1, round(gop_seconds * fps)))}
+        # One encoder thread: x264's frame threads made the bytes depend on scheduling under load
+        # (3 different files in 30 encodes on a busy 2-core machine), and every node must
+        # regenerate the driver's bytes exactly from the synthetic:// URI alone.
+        stream.options = {"crf": str(crf), "preset": preset, "g": str(max(1, round(gop_seconds * fps))),
+                          "threads": "1"}
         for f in range(scene.num_frames):
             canvas = bg(f) if callable(bg) else bg.copy()  # coded backgrounds change per frame
             for obj in scene.objects:
