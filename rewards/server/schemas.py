@@ -12,6 +12,8 @@ from typing import Annotated, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from rewards.schema import SPATIAL_SPANS
+
 Finite = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 Positive = Annotated[float, Field(strict=True, allow_inf_nan=False, gt=0)]
 Box = tuple[Finite, Finite, Finite, Finite, Finite]
@@ -64,7 +66,7 @@ class StvgO1Request(BaseModel):
     task: Literal["stvg-o1"]
     items: list[StvgO1Item]
     weights: Weights = Field(default=None, description=_WEIGHTS_DOC)
-    spatial_span: Literal["intersection", "ground_truth"] = Field(
+    spatial_span: Literal[SPATIAL_SPANS] = Field(
         default="intersection",
         description="GT indices the spatial term averages over: the spans' intersection (the paper's rule, 0 "
                     "when they do not meet) or the whole GT span (a GT index the answer does not box inside "
