@@ -35,8 +35,16 @@ class ModelConfig:
     offline (no weights are ever downloaded)."""
     tiny_seed: int = 0
     """Seed of the tiny model's weights and tokenizer (path=tiny only)."""
+    tiny_size: str = "small"
+    """path=tiny only: small (0.87 M parameters, the tests' and the demo's) or medium (2.1 M, a vision
+    tower that can learn where a shape is; the STVG-o1 learning trials, docs/learning-run.md)."""
     cache_dir: str = "runs/cache"
     """Where built artefacts (the tiny model, synthetic datasets) are cached between runs."""
+
+    def __post_init__(self) -> None:
+        from rollout.models.tiny import TINY_SIZES
+
+        check_choice("model.tiny_size", self.tiny_size, tuple(TINY_SIZES))
 
 
 @dataclass

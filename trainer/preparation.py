@@ -65,7 +65,8 @@ def resolve_model(cfg: RunConfig, option: str = "model.path") -> ModelSource:
 
     if not torch.cuda.is_available():  # building the tiny model imports DeepSpeed (through transformers),
         os.environ.setdefault("DS_ACCELERATOR", "cpu")  # which otherwise warns that it found no GPU
-    return resolve_model_source(cfg.model.path, cfg.model.cache_dir, cfg.model.tiny_seed, option=option)
+    return resolve_model_source(cfg.model.path, cfg.model.cache_dir, cfg.model.tiny_seed, option=option,
+                                tiny_size=cfg.model.tiny_size)
 
 
 def prepare_data(cfg: RunConfig) -> tuple[list[GroundingSample], list[GroundingSample]]:

@@ -145,7 +145,8 @@ class Plan:
 def make_plan(cfg: Any, options: PlanOptions = PlanOptions(), *, source: Optional[ModelFiles] = None,
               with_fixes: bool = True) -> Plan:
     """The plan of the run config `cfg` (a RunConfig). `source` reuses an already read model."""
-    source = source or find_model(cfg.model.path, tiny_seed=cfg.model.tiny_seed, override=options.model_config)
+    source = source or find_model(cfg.model.path, tiny_seed=cfg.model.tiny_seed, tiny_size=cfg.model.tiny_size,
+                                  override=options.model_config)
     shapes = shapes_from_config(source.config, source.where)
     video = assumed_video(cfg, options.video_size, options.video_seconds)
     prompt = size_prompt(cfg.rollout, shapes.vision, video, source.tokenizer, cfg.task)

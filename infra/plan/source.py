@@ -37,12 +37,12 @@ class ModelFiles:
     """A transformers tokenizer with the model's chat template, or None (text tokens are estimated)."""
 
 
-def find_model(path: str, *, tiny_seed: int = 0, override: str = "") -> ModelFiles:
+def find_model(path: str, *, tiny_seed: int = 0, tiny_size: str = "small", override: str = "") -> ModelFiles:
     """The config (and tokenizer) to plan `model.path=path` with; `override` is --model-config."""
     if override:
         return _override(override)
     if path == "tiny":
-        return _tiny(tiny_seed)
+        return _tiny(tiny_seed, tiny_size)
     try:
         found = _read_s3(path) if path.startswith("s3://") else _read_local(Path(path))
     except UserError as err:
@@ -83,11 +83,13 @@ def _shipped_by_name(path: str) -> Optional[ModelFiles]:
 
 
 @functools.lru_cache(maxsize=4)
-def _tiny(seed: int) -> ModelFiles:
-    from rollout.models.tiny import VOCAB_SIZE, build_tokenizer, tiny_config
+def _tiny(seed: int, size: str = "small") -> ModelFiles:
+    from rollout.models.tiny import VOCAB_SIZE, build_tokenizer, tiny_config, tiny_size_arguments
 
     tokenizer = build_tokenizer(VOCAB_SIZE, seed)  # about a second, no torch
-    return ModelFiles({"model_type": "qwen2_5_vl", **tiny_config(tokenizer)}, f"tiny (seed {seed})", tokenizer)
+    config = tiny_config(tokenizer, **tiny_size_arguments(size))
+    name = f"tiny (seed {seed})" if size == "small" else f"tiny {size} (seed {seed})"
+    return ModelFiles({"model_type": "qwen2_5_vl", **config}, name, tokenizer)
 
 
 def _read_local(folder: Path) -> Optional[ModelFiles]:

@@ -43,6 +43,8 @@ class ModelSource:
     """This node's cache root (model.cache_dir); every node fills its own."""
     tiny_seed: int = 0
     """kind=tiny: the seed of the weights and tokenizer."""
+    tiny_size: str = "small"
+    """kind=tiny: its size (rollout.models.tiny.TINY_SIZES)."""
     fingerprint: str = ""
     """What the driver saw: the tiny model's digest, the S3 listing's or the checkpoint manifest's."""
 
@@ -50,7 +52,7 @@ class ModelSource:
         """A Hugging Face model folder on this node, fetched or built here once per node."""
         cache = Path(self.cache_dir)
         if self.kind == "tiny":
-            folder = _tiny_dir(cache, self.tiny_seed)
+            folder = _tiny_dir(cache, self.tiny_seed, self.tiny_size)
             digest = folder_digest(folder)
             if self.fingerprint and digest != self.fingerprint:
                 raise UserError(f"the tiny model built on this node ({folder}) differs from the driver's (digest "
@@ -69,7 +71,9 @@ class ModelSource:
         return str(checkpoint_model(self.uri, cache, fingerprint=self.fingerprint))
 
     def describe(self) -> str:
-        return f"tiny (seed {self.tiny_seed})" if self.kind == "tiny" else self.uri
+        if self.kind != "tiny":
+            return self.uri
+        return f"tiny (seed {self.tiny_seed})" if self.tiny_size == "small" else f"tiny {self.tiny_size} (seed {self.tiny_seed})"
 
 
 def as_model_source(model: "ModelSource | str | Path") -> ModelSource:
@@ -80,12 +84,13 @@ def as_model_source(model: "ModelSource | str | Path") -> ModelSource:
     return ModelSource("folder", str(folder), cache_dir=str(folder.parent))
 
 
-def resolve_model_source(path: str, cache_dir: str, tiny_seed: int = 0, option: str = "model.path") -> ModelSource:
+def resolve_model_source(path: str, cache_dir: str, tiny_seed: int = 0, option: str = "model.path",
+                         tiny_size: str = "small") -> ModelSource:
     """What `model.path` names, checked now (in the driver) with one clear line if it is unusable;
     `option` is the setting the line names (`stvg eval --checkpoint` sets model.path)."""
     if path == "tiny":
-        folder = _tiny_dir(Path(cache_dir), tiny_seed)
-        return ModelSource("tiny", "tiny", cache_dir, tiny_seed, folder_digest(folder))
+        folder = _tiny_dir(Path(cache_dir), tiny_seed, tiny_size)
+        return ModelSource("tiny", "tiny", cache_dir, tiny_seed, tiny_size, folder_digest(folder))
     location = parse_location(path)
     if location.scheme == "s3":
         from infra.storage.objects import open_store
@@ -146,10 +151,12 @@ def folder_digest(folder: Path) -> str:
     return digest.hexdigest()
 
 
-def _tiny_dir(cache: Path, seed: int) -> Path:
+def _tiny_dir(cache: Path, seed: int, size: str = "small") -> Path:
     from rollout.models.tiny import tiny_model_dir
 
-    return tiny_model_dir(cache / "models", seed=seed)
+    from rollout.models.tiny import tiny_size_arguments
+
+    return tiny_model_dir(cache / "models", seed=seed, **tiny_size_arguments(size))
 
 
 def _checkpoint_source(uri: str, cache_dir: str) -> ModelSource:

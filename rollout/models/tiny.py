@@ -55,6 +55,12 @@ PLACES = ("left right up down around toward away from the to of in on at with an
           "while next near far top bottom middle corner edge screen room street floor wall").split()
 
 FORMAT_VERSION = 1  # bump when the builder's output changes, so cached tiny models are rebuilt
+TINY_SIZES = {
+    "small": {},  # build_tiny_model's defaults: 0.87 M parameters (vision tower 0.26 M)
+    "medium": {"num_layers": 4, "vision_hidden": 128, "vision_depth": 4},  # 2.1 M (vision tower 1.1 M)
+}
+"""`model.tiny_size`: build arguments of each named size of the tiny model. `medium` has a vision
+tower wide and deep enough to learn where a shape is on 112 px frames (docs/learning-run.md)."""
 VOCAB_SIZE = 2000
 """Target vocabulary of the tiny tokenizer's BPE (its small corpus yields fewer tokens)."""
 
@@ -167,6 +173,13 @@ def tiny_config(tokenizer, *, hidden_size: int = 128, num_layers: int = 2, num_h
         image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
         vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"],
     )
+
+
+def tiny_size_arguments(size: str) -> dict:
+    """build_tiny_model's arguments for a named size (TINY_SIZES); ValueError for another name."""
+    if size not in TINY_SIZES:
+        raise ValueError(f"tiny model size {size!r} must be one of: {', '.join(TINY_SIZES)}")
+    return dict(TINY_SIZES[size])
 
 
 def tiny_model_dir(cache_root: str | Path, **kwargs) -> Path:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import math
+import re
+from pathlib import Path
+
 import pytest
 
 
@@ -60,3 +64,38 @@ def test_tiny_model_rejects_head_size_without_rotary_split(tmp_path):
 
     with pytest.raises(ValueError, match="multiple of 4"):
         build_tiny_model(tmp_path / "x", hidden_size=30, num_heads=5)
+
+
+def test_the_medium_size_is_the_small_model_with_a_deeper_wider_vision_tower_and_twice_the_layers(tmp_path):
+    from safetensors import safe_open
+
+    from rollout.models.source import resolve_model_source
+
+    def shapes(folder):
+        with safe_open(str(Path(folder) / "model.safetensors"), "pt") as f:
+            return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+
+    small = Path(resolve_model_source("tiny", str(tmp_path), tiny_size="small").local_dir())
+    medium_source = resolve_model_source("tiny", str(tmp_path), tiny_size="medium")
+    medium = Path(medium_source.local_dir())
+    assert medium != small and medium_source.describe() == "tiny medium (seed 0)"
+    small_w, medium_w = shapes(small), shapes(medium)
+    # hand count: 2 -> 4 decoder layers, 2 -> 4 vision blocks, vision width 64 -> 128
+    layers = lambda w, part: {re.match(rf"(?:model\.)?{part}\.(\d+)\.", k).group(1) for k in w
+                              if re.match(rf"(?:model\.)?{part}\.\d+\.", k)}
+    assert (len(layers(small_w, r"(?:language_model\.)?layers")), len(layers(medium_w, r"(?:language_model\.)?layers"))) == (2, 4)
+    assert (len(layers(small_w, r"visual\.blocks")), len(layers(medium_w, r"visual\.blocks"))) == (2, 4)
+    patch = [k for k in medium_w if "patch_embed" in k][0]
+    assert medium_w[patch][0] == 128 and small_w[patch][0] == 64
+    count = lambda w: sum(math.prod(s) for s in w.values())
+    assert 0.8e6 < count(small_w) < 0.95e6 and 2.0e6 < count(medium_w) < 2.3e6
+    # the tokenizer is the seed's, whatever the size
+    assert (small / "tokenizer.json").read_bytes() == (medium / "tokenizer.json").read_bytes()
+
+
+def test_an_unknown_tiny_size_is_a_one_line_config_error():
+    from infra.errors import ConfigError
+    from trainer.config import ModelConfig
+
+    with pytest.raises(ConfigError, match=r"model.tiny_size='large' is not allowed; choose one of: small, medium"):
+        ModelConfig(tiny_size="large")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -90,3 +91,18 @@ def test_model_config_names_a_shipped_config_or_a_file(tmp_path):
     (tmp_path / "bad.json").write_text("{not json")
     with pytest.raises(UserError, match="not a readable JSON config"):
         find_model("tiny", override=str(tmp_path / "bad.json"))
+
+
+@pytest.mark.parametrize("size", ["small", "medium"])
+def test_the_tiny_model_is_planned_from_the_config_its_size_builds(tmp_path, size):
+    """`stvg plan` sizes model.path=tiny without building weights: its config must be the one the
+    node builds for that size (compared with the config.json written by the real build)."""
+    from rollout.models.source import resolve_model_source
+
+    built = json.loads((Path(resolve_model_source("tiny", str(tmp_path), tiny_size=size).local_dir())
+                        / "config.json").read_text())
+    planned = find_model("tiny", tiny_size=size).config
+    for part, keys in (("text_config", ("hidden_size", "num_hidden_layers")),
+                       ("vision_config", ("hidden_size", "depth", "out_hidden_size"))):
+        assert {k: planned[part][k] for k in keys} == {k: built[part][k] for k in keys}
+    assert planned["vision_config"]["depth"] == {"small": 2, "medium": 4}[size]
