@@ -46,11 +46,12 @@ def run_eval(cfg: RunConfig, checkpoint: Optional[str], split: str, out_dir: Opt
         try:
             common = dict(task=cfg.task, source=cfg.data.source, max_new_tokens=cfg.rollout.max_new_tokens,
                           temperature=cfg.eval.temperature, seed=cfg.seed)
+            common["skip_bad_videos"] = cfg.data.on_bad_video == "skip"
             if decompose == "none" and assemble == "none":
-                result = run_evaluation(pool, samples, **common, skip_bad_videos=cfg.data.on_bad_video == "skip")
-                BadVideoLog(print).note(result.skipped)
+                result = run_evaluation(pool, samples, **common)
             else:
                 result = run_zero_shot_evaluation(pool, samples, decompose=decompose, assemble=assemble, **common)
+            BadVideoLog(print).note(result.skipped)
         finally:
             pool.shutdown()
     except VideoError as err:
@@ -60,6 +61,9 @@ def run_eval(cfg: RunConfig, checkpoint: Optional[str], split: str, out_dir: Opt
             import ray
 
             ray.shutdown()
+    if len(result.skipped) == len(samples):
+        raise UserError(f"none of the {len(samples)} {split} samples could be evaluated: every video was left out "
+                        "(warnings above); check them with `stvg data inspect`")
     out.mkdir(parents=True, exist_ok=True)  # only now: a failed evaluation leaves no empty folder
     _write_jsonl(out / "predictions.jsonl", result.predictions)
     _write_jsonl(out / "completions.jsonl", result.completions)

@@ -43,6 +43,7 @@ from rewards.parsing import parse_stvg_r1, parse_vtg
 from rewards.predictions import completion_to_prediction
 from rollout.engines import SamplingConfig
 from rollout.prompting import PromptOptions
+from rollout.types import SkippedPrompt
 from rollout.zero_shot import (DECOMPOSE_PROMPT, SubQueries, assemble_boxes, assemble_spans, decompose_by_rules,
                                decompose_query, normalise_query, unreverse_boxes, unreverse_span, vote_ids)
 from trainer.evaluation import EvalResult, dataset_kind
@@ -150,52 +151,78 @@ def span_times(sample: GroundingSample, span: Span) -> list[float]:
     return [f / sample.fps for f in evaluation_frames(*sample.segment, sample.fps).tolist() if low <= f < high]
 
 
+class _Questions:
+    """Asks the pool one question per sample; with `skip`, a sample whose video cannot be used is
+    recorded in `skipped` (once) and has no answer, else its VideoError raises."""
+
+    def __init__(self, pool, samples: list[GroundingSample], sampling: SamplingConfig, skip: bool):
+        self.pool, self.samples, self.sampling, self.skip = pool, samples, sampling, skip
+        self.index = {s.id: i for i, s in enumerate(samples)}
+        self.skipped: dict[str, SkippedPrompt] = {}
+
+    def ask(self, task: str, options: list[PromptOptions]) -> list[tuple[int, Any, str]]:
+        """(sample index, its prompt, the answer's text) for every sample answered."""
+        batch = self.pool.generate(self.samples, 1, self.sampling, task=task, options=options,
+                                   skip_bad_videos=self.skip)
+        for left_out in batch.skipped:
+            self.skipped.setdefault(left_out.sample_id, left_out)
+        # with skipped samples the batch's prompt indices count only the prompts kept
+        return [(self.index[batch.prompts[c.prompt_index].sample_id], batch.prompts[c.prompt_index], c.text)
+                for c in batch.completions]
+
+
 def run_zero_shot_evaluation(pool, samples: Sequence[GroundingSample], *, task: str, source: str,
                              max_new_tokens: int, decompose: str = "none", assemble: str = "none",
                              temperature: float = 0.0, seed: int = 0, min_tiou: float = 0.3,
-                             min_iou: float = 0.5) -> EvalResult:
-    """Answers from the rollout pool with the strategies chosen, combined and scored (stvg score's metrics)."""
+                             min_iou: float = 0.5, skip_bad_videos: bool = False) -> EvalResult:
+    """Answers from the rollout pool with the strategies chosen, combined and scored (stvg score's
+    metrics). With `skip_bad_videos` a sample whose video cannot be used in any of its questions is
+    left out of the scores (EvalResult.skipped, eval/bad_video_skips), as the plain evaluation does."""
     if decompose not in DECOMPOSE or assemble not in ASSEMBLE:
         raise ValueError(f"decompose must be one of {DECOMPOSE} and assemble one of {tuple(ASSEMBLE)}")
     samples = list(samples)
-    sampling = SamplingConfig(temperature=temperature, max_new_tokens=max_new_tokens, seed=seed)
+    questions = _Questions(pool, samples, SamplingConfig(temperature=temperature, max_new_tokens=max_new_tokens,
+                                                         seed=seed), skip_bad_videos)
     rows: list[dict[str, Any]] = []
-    subs = _decompositions(pool, samples, decompose, sampling, task, rows)
+    subs = _decompositions(questions, decompose, task, rows)
     asks = [asks_for(task, s.query, sub) for s, sub in zip(samples, subs)]
     readings: list[dict[str, list[Reading]]] = [{} for _ in samples]
     for j, first in enumerate(asks[0]):
         for view in ASSEMBLE[assemble]:
             options = [PromptOptions(query=a[j].query, view=view) for a in asks]
-            batch = pool.generate(samples, 1, sampling, task=first.task, options=options)
-            for completion in batch.completions:
-                i, sample = completion.prompt_index, samples[completion.prompt_index]
-                prompt = batch.prompts[i]
-                reading = read_answer(first.task, completion.text, sample.id, view, sample.duration,
-                                      prompt.scale_to_original)
+            for i, prompt, text in questions.ask(first.task, options):
+                sample = samples[i]
+                reading = read_answer(first.task, text, sample.id, view, sample.duration, prompt.scale_to_original)
                 readings[i].setdefault(first.role, []).append(reading)
                 rows.append({"id": sample.id, "role": first.role, "view": view, "task": first.task,
-                             "query": asks[i][j].query, "completion": completion.text,
+                             "query": asks[i][j].query, "completion": text,
                              "span": list(reading.span) if reading.span else None,
                              "instance_id": reading.instance_id})
-    predictions = [p for s, r in zip(samples, readings)
-                   if (p := combine(task, s, r, min_tiou=min_tiou, min_iou=min_iou)) is not None]
-    report = evaluate(samples, predictions, dataset_kind(source))
+    left_out = questions.skipped
+    scored = [(s, r) for s, r in zip(samples, readings) if s.id not in left_out]
+    predictions = [p for s, r in scored if (p := combine(task, s, r, min_tiou=min_tiou, min_iou=min_iou)) is not None]
+    report = evaluate([s for s, _ in scored], predictions, dataset_kind(source))
     metrics = {f"eval/{name}": value for name, value in report.aggregates["all"].items()}
-    metrics["eval/parsed_frac"] = len(predictions) / max(len(samples), 1)
-    return EvalResult(metrics, predictions, rows, report)
+    metrics["eval/parsed_frac"] = len(predictions) / max(len(scored), 1)
+    metrics["eval/bad_video_skips"] = float(len(left_out))
+    rows = [row for row in rows if row["id"] not in left_out]
+    return EvalResult(metrics, predictions, rows, report, list(left_out.values()))
 
 
-def _decompositions(pool, samples: list[GroundingSample], decompose: str, sampling: SamplingConfig, task: str,
+def _decompositions(questions: _Questions, decompose: str, task: str,
                     rows: list[dict[str, Any]]) -> list[Optional[SubQueries]]:
+    samples = questions.samples
     if decompose == "none":
         return [None] * len(samples)
     if decompose == "rules":
         return [decompose_by_rules(s.query) for s in samples]
     options = [PromptOptions(instruction=DECOMPOSE_PROMPT.format(query=normalise_query(s.query))) for s in samples]
-    batch = pool.generate(samples, 1, sampling, task=task, options=options)
-    answers = {c.prompt_index: c.text for c in batch.completions}
+    answers = {i: text for i, _prompt, text in questions.ask(task, options)}
     out = []
     for i, sample in enumerate(samples):
+        if i not in answers:  # its video cannot be used (skipped): it is left out in the end; the rules
+            out.append(decompose_by_rules(sample.query))  # keep its questions the same as the others'
+            continue
         sub = decompose_query(sample.query, lambda _prompt, text=answers[i]: text)
         rows.append({"id": sample.id, "role": "decompose", "view": "original", "task": task, "query": sample.query,
                      "completion": answers[i], "attribute": sub.attribute, "action": sub.action,

@@ -4,6 +4,7 @@ with data.on_bad_video=skip it trains without those samples, warns once per file
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -99,3 +100,43 @@ def test_with_skip_the_run_trains_without_those_samples_and_counts_them(tmp_path
     # pictures: at the first and the last step of a run shorter than log_images_every_n_steps
     pictures = {a.path.split("/")[-1][:11] for a in client.list_artifacts(run.info.run_id, "rollouts")}
     assert pictures == {"step-000001", f"step-{TOTAL_STEPS:06d}"}
+
+
+def _zero_shot_eval(cwd: Path, cache: Path, annotations: Path, *extra: str) -> subprocess.CompletedProcess:
+    args = ["eval", "task=stvg-o1", f"model.cache_dir={cache}", "data.source=hcstvg-v2",
+            f"data.train_annotations={annotations}", f"data.heldout_annotations={annotations}",
+            "rollout.max_new_tokens=16", "--assemble", "reversed", "--out", str(cwd / "zs"), *extra]
+    cwd.mkdir(parents=True, exist_ok=True)
+    return subprocess.run([sys.executable, "-m", "infra.cli", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=900)
+
+
+def test_zero_shot_eval_leaves_bad_videos_out_when_skipping_and_stops_on_them_otherwise(tmp_path, e2e_cache, dataset):
+    """Every question of a sample (its sub-queries, then two roles x two views) needs its video: a
+    sample whose video fails is left out of all of them and of the scores, once, like the plain
+    evaluation does."""
+    from infra.data.readers import read_annotations
+
+    annotations, bad = dataset
+    failed = _zero_shot_eval(tmp_path / "fail", e2e_cache, annotations, "--decompose", "rules")
+    assert failed.returncode == 2, (failed.stdout + failed.stderr)[-4000:]
+    last = failed.stderr.strip().splitlines()[-1]
+    assert last.startswith("stvg eval: error: video '") and "data.on_bad_video=skip" in last, last
+    assert "Traceback" not in failed.stdout + failed.stderr
+    assert not (tmp_path / "fail" / "zs").exists()
+
+    # --decompose model: the model is asked for the sub-queries first (a fifth question per sample)
+    result = _zero_shot_eval(tmp_path, e2e_cache, annotations, "data.on_bad_video=skip", "--decompose", "model")
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-4000:]
+    for video in bad:  # one warning per file although five questions met it
+        assert output.count(f"warning: video '{video}'") == 1, video
+    good = sorted(s.id for s in read_annotations("hcstvg-v2", annotations) if s.video not in {str(v) for v in bad})
+    metrics = json.loads((tmp_path / "zs" / "metrics.json").read_text())
+    assert (metrics["samples"], metrics["left_out_bad_videos"]) == (4, 2)
+    assert metrics["metrics"]["eval/bad_video_skips"] == 2
+    answered = [json.loads(line) for line in (tmp_path / "zs" / "completions.jsonl").read_text().splitlines()]
+    # the four usable samples, each asked for its sub-queries, then the action and the attribute
+    # question on both views
+    assert sorted({a["id"] for a in answered}) == good
+    assert sorted(a["role"] for a in answered) == sorted(["decompose"] * 4 + ["action", "attribute"] * 4 * 2)
