@@ -180,7 +180,7 @@ def tracks_cache(cfg: RunConfig, annotations: AnnotationFile) -> DatasetCacheFil
 
 def _tracked(cfg: RunConfig, samples: list[GroundingSample], cache: Path) -> list[GroundingSample]:
     """`samples` with the tracks of `cache` where they have none; the rest tracked now and cached."""
-    from infra.data.trackers import build_tracker, track_samples
+    from infra.data.trackers import build_tracker, iter_tracked
     from infra.data.tracks import read_tracks, tracks_to_json, write_tracks
 
     cached = read_tracks(cache) if cache.is_file() else {}
@@ -200,13 +200,17 @@ def _tracked(cfg: RunConfig, samples: list[GroundingSample], cache: Path) -> lis
     tracker = build_tracker(cfg.data.tracker, **cfg.data.tracker_options)
     videos = VideoCache(node_video_dir(cfg), cfg.rollout.video_cache_bytes)
     print(f"tracking {len(todo)} samples with {cfg.data.tracker} (once; cached in {cache})", flush=True)
-    done = {s.id: s for s in track_samples(todo, tracker, fps=cfg.data.tracker_fps or None,
-                                           local_video=lambda s: videos.local_path(s.video),
-                                           progress=not cfg.quiet)}
-    entries = {key: tracks_to_json(e.tracks, e.target_id) for key, e in cached.items()}
-    entries.update({sid: tracks_to_json(s.tracks or {}, s.target_id) for sid, s in done.items()})
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    staging = cache.with_name(cache.name + f".{os.getpid()}.tmp")
-    write_tracks(staging, entries)
-    os.replace(staging, cache)
+    done: dict[str, GroundingSample] = {}
+    try:
+        for s in iter_tracked(todo, tracker, fps=cfg.data.tracker_fps or None,
+                              local_video=lambda s: videos.local_path(s.video), progress=not cfg.quiet):
+            done[s.id] = s
+    finally:  # a video that fails ends the run, but what was tracked before it is kept for the rerun
+        if done:
+            entries = {key: tracks_to_json(e.tracks, e.target_id) for key, e in cached.items()}
+            entries.update({sid: tracks_to_json(s.tracks or {}, s.target_id) for sid, s in done.items()})
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            staging = cache.with_name(cache.name + f".{os.getpid()}.tmp")
+            write_tracks(staging, entries)
+            os.replace(staging, cache)
     return [done.get(s.id, s) for s in filled]

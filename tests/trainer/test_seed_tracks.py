@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import pytest
 
@@ -90,3 +91,29 @@ def test_the_tracker_runs_once_and_its_tracks_are_cached_beside_the_annotations(
         # tracked at 2.5 fps: boxes on every other frame of the 5-fps video only
         assert all(f % 2 == 0 for track in sample.tracks.values() for f in track)
         assert sample.target_id in sample.tracks
+
+
+def test_a_video_that_fails_mid_tracking_keeps_what_was_tracked_before_it(tmp_path, capsys):
+    """Tracking a large dataset takes long: a damaged video ends the run (data.on_bad_video=fail),
+    and the rerun after fixing it tracks only what was left."""
+    from infra.data.readers import read_annotations
+    from infra.data.synth import generate
+    from infra.errors import VideoError
+
+    data = tmp_path / "data"
+    generate(data, num_videos=3, seed=4, width=160, height=120, fps=5.0)
+    order = read_annotations("hcstvg-v2", data / "annotations.json")
+    last = Path(order[-1].video)  # tracked last: damage it
+    intact = last.read_bytes()
+    last.write_bytes(intact[:600])
+    cfg = _cfg(data, tmp_path / "cache", "data.tracker=colour-blobs")
+    cache = tracks_cache(cfg, AnnotationFile(str(data / "annotations.json"), data / "annotations.json")).path
+    with pytest.raises(VideoError, match=last.name):
+        prepare_data(cfg)
+    assert sorted(json.loads(cache.read_text())) == sorted(s.id for s in order[:-1])
+    capsys.readouterr()
+    last.write_bytes(intact)  # fixed
+    train, _ = prepare_data(cfg)
+    assert "tracking 1 samples" in capsys.readouterr().out
+    assert sorted(json.loads(cache.read_text())) == sorted(s.id for s in order)
+    assert all(s.target_id in s.tracks for s in train)

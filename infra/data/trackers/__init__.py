@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Callable, Iterable, Optional, Protocol, runtime_checkable
+from typing import Callable, Iterable, Iterator, Optional, Protocol, runtime_checkable
 
 from infra.data.instances import ground_truth_instance
 from infra.data.sample import Box, GroundingSample
@@ -67,20 +67,18 @@ def tracks_for(sample: GroundingSample, tracker: Optional[InstanceTracker] = Non
     return tracker.track(path, fps=fps)
 
 
-def track_samples(samples: Iterable[GroundingSample], tracker: InstanceTracker, *, fps: float | None = None,
-                  local_video: Callable[[GroundingSample], str | Path] | None = None,
-                  out_path: str | Path | None = None, progress: bool = False) -> list[GroundingSample]:
-    """Samples with tracks from `tracker` (run once per distinct video) and `target_id` from
-    `ground_truth_instance` (None when the GT box overlaps no track). Samples that already have
-    tracks keep them and their target id. With `out_path`, also write a tracks file keyed by sample id.
-    `local_video(sample)` gives the local file of a sample's video (default: `sample.video`)."""
+def iter_tracked(samples: Iterable[GroundingSample], tracker: InstanceTracker, *, fps: float | None = None,
+                 local_video: Callable[[GroundingSample], str | Path] | None = None,
+                 progress: bool = False) -> Iterator[GroundingSample]:
+    """Each sample with tracks from `tracker` (run once per distinct video) and `target_id` from
+    `ground_truth_instance` (None when the GT box overlaps no track), as soon as it is tracked, so a
+    caller can keep what was done when a later video fails. Samples that already have tracks keep
+    them and their target id. `local_video(sample)` gives the local file of a sample's video
+    (default: `sample.video`)."""
     from tqdm import tqdm
-
-    from infra.data.tracks import tracks_to_json, write_tracks
 
     samples = list(samples)
     by_video: dict[str, Tracks] = {}
-    out = []
     for sample in tqdm(samples, desc="tracking", unit="sample", disable=not progress):
         if not sample.tracks:
             path = str(local_video(sample) if local_video else sample.video)
@@ -89,7 +87,16 @@ def track_samples(samples: Iterable[GroundingSample], tracker: InstanceTracker, 
             tracks = by_video[path]
             target = ground_truth_instance(sample.boxes, tracks) if sample.boxes else None
             sample = dataclasses.replace(sample, tracks=tracks, target_id=target)
-        out.append(sample)
+        yield sample
+
+
+def track_samples(samples: Iterable[GroundingSample], tracker: InstanceTracker, *, fps: float | None = None,
+                  local_video: Callable[[GroundingSample], str | Path] | None = None,
+                  out_path: str | Path | None = None, progress: bool = False) -> list[GroundingSample]:
+    """iter_tracked's samples as a list. With `out_path`, also write a tracks file keyed by sample id."""
+    from infra.data.tracks import tracks_to_json, write_tracks
+
+    out = list(iter_tracked(samples, tracker, fps=fps, local_video=local_video, progress=progress))
     if out_path is not None:
         write_tracks(out_path, {s.id: tracks_to_json(s.tracks or {}, s.target_id) for s in out})
     return out
