@@ -27,7 +27,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Optional, Sequence
+from typing import Callable, Iterable, Iterator, Optional, Sequence
 
 from infra.config import check_choice, check_range
 from infra.data.sample import GroundingSample
@@ -93,12 +93,17 @@ def completion_tiou(task: str, completion: str, sample: GroundingSample) -> floa
 def estimate_difficulty(samples: Sequence[GroundingSample], rollout_fn: RolloutFn, k: int, *, task: str = "vtg",
                         batch_size: int = 8, progress: bool = False) -> dict[str, float]:
     """Sample id -> 1 - mean tIoU of `k` zero-shot completions (see the module docstring)."""
+    return dict(_iter_difficulty(samples, rollout_fn, k, task, batch_size, progress))
+
+
+def _iter_difficulty(samples: Sequence[GroundingSample], rollout_fn: RolloutFn, k: int, task: str, batch_size: int,
+                     progress: bool) -> Iterator[tuple[str, float]]:
+    """(sample id, difficulty) as each batch is scored."""
     from tqdm import tqdm
 
     check_choice("curation.task", task, TASKS)
     if k < 1 or batch_size < 1:
         raise ValueError(f"k and batch_size must be >= 1, got {k} and {batch_size}")
-    out: dict[str, float] = {}
     with tqdm(total=len(samples), desc="difficulty", unit="sample", disable=not progress) as bar:
         for first in range(0, len(samples), batch_size):
             batch = list(samples[first:first + batch_size])
@@ -109,9 +114,8 @@ def estimate_difficulty(samples: Sequence[GroundingSample], rollout_fn: RolloutF
                 if len(texts) != k:
                     raise RuntimeError(f"rollout_fn returned {len(texts)} completions for sample {sample.id!r}, "
                                        f"expected {k}")
-                out[sample.id] = 1.0 - sum(completion_tiou(task, t, sample) for t in texts) / k
+                yield sample.id, 1.0 - sum(completion_tiou(task, t, sample) for t in texts) / k
             bar.update(len(batch))
-    return out
 
 
 def difficulty_path(annotations: str | Path) -> Path:
@@ -154,10 +158,12 @@ def write_difficulty(path: str | Path, scores: dict[str, float], *, model: str, 
     os.replace(tmp, path)
 
 
-def _load_or_score(samples: Sequence[GroundingSample], score_fn: Callable[[list[GroundingSample]], dict[str, float]],
+def _load_or_score(samples: Sequence[GroundingSample],
+                   score_fn: Callable[[list[GroundingSample]], Iterable[tuple[str, float]]],
                    path: Path, header: dict, field: str) -> dict[str, float]:
     """Scores of `samples` from the file at `path` (same header, else DataError), computing and
-    merging in only the missing ones."""
+    merging in only the missing ones. Scores computed before a failure (a video that cannot be
+    used, a lost worker) are written too, so the rerun scores only the rest."""
     scores: dict[str, float] = {}
     if path.exists():
         found, scores = read_difficulty(path, field)
@@ -165,9 +171,14 @@ def _load_or_score(samples: Sequence[GroundingSample], score_fn: Callable[[list[
             raise DataError(f"{field} file {str(path)!r} was made with {found}, not {header}; "
                             "delete it to score again, or set curation.difficulty_file to another path")
     missing = [s for s in samples if s.id not in scores]
-    if missing:
-        scores.update(score_fn(missing))
-        write_difficulty(path, scores, field=field, **header)
+    new: dict[str, float] = {}
+    try:
+        for sample_id, value in score_fn(missing):
+            new[sample_id] = value
+    finally:
+        if new:
+            write_difficulty(path, {**scores, **new}, field=field, **header)
+    scores.update(new)
     return {s.id: scores[s.id] for s in samples}
 
 
@@ -178,8 +189,9 @@ def load_or_estimate(samples: Sequence[GroundingSample], rollout_fn: RolloutFn, 
     The file must have been made by the same `model` (any identity string: checkpoint path plus
     revision, say), `k` and `task`, else DataError (delete it or point elsewhere to re-estimate).
     New scores are merged in and the file rewritten; scores of other samples in it are kept."""
-    def score(missing: list[GroundingSample]) -> dict[str, float]:
-        return estimate_difficulty(missing, rollout_fn, k, task=task, batch_size=batch_size, progress=progress)
+
+    def score(missing: list[GroundingSample]) -> Iterator[tuple[str, float]]:
+        return _iter_difficulty(missing, rollout_fn, k, task, batch_size, progress)
 
     return _load_or_score(samples, score, Path(path), {"model": model, "k": k, "task": task}, "difficulty")
 
@@ -243,15 +255,13 @@ def load_or_ask(samples: Sequence[GroundingSample], ask_fn: AskFn, path: str | P
     """The reflection score of every sample, asked only for samples the file at `path` lacks (the
     same rules as load_or_estimate; `k` = answers per sample). Stored, so a resumed run drops
     exactly the samples the first run dropped."""
-    def score(missing: list[GroundingSample]) -> dict[str, float]:
-        out: dict[str, float] = {}
+    def score(missing: list[GroundingSample]) -> Iterator[tuple[str, float]]:
         for first in range(0, len(missing), batch_size):
             batch = missing[first:first + batch_size]
             values = list(ask_fn(batch))
             if len(values) != len(batch):
                 raise RuntimeError(f"ask_fn returned {len(values)} scores for {len(batch)} samples")
-            out.update({s.id: float(v) for s, v in zip(batch, values)})
-        return out
+            yield from ((s.id, float(v)) for s, v in zip(batch, values))
 
     return _load_or_score(samples, score, Path(path), {"model": model, "k": k, "task": task}, "reflection")
 

@@ -7,7 +7,7 @@ reads and writes such a file works on a local copy:
 
     cache = beside(annotations, "train.tracks-yolo.json", node_cache)
     with cache.synced() as path:     # fetched from S3 first when it is there
-        ...read / write path...      # stored back to S3 when it changed
+        ...read / write path...      # stored back to S3 when it changed (even if this block fails)
 
 A dataset folder that cannot be written (read-only mount, no S3 write permission) keeps the file
 in this node's cache instead, with a warning: the run goes on, the work is redone by the next one.
@@ -46,9 +46,11 @@ class DatasetCacheFile:
     @contextlib.contextmanager
     def synced(self) -> Iterator[Path]:
         before = self.pull()
-        yield self.path
-        if self.remote and self.path.is_file() and _digest(self.path) != before:
-            self.push()
+        try:
+            yield self.path
+        finally:  # also when the work failed part way: what it wrote is kept for the rerun, on any node
+            if self.remote and self.path.is_file() and _digest(self.path) != before:
+                self.push()
 
     def sibling(self, name: str) -> "DatasetCacheFile":
         """The cache file `name` in the same folder (and the same S3 prefix)."""

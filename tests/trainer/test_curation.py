@@ -181,3 +181,41 @@ def test_config_is_validated():
         CurationConfig(task="vqa")
     with pytest.raises(ConfigError, match="curation.reflection_threshold"):
         CurationConfig(reflection_threshold=2.0)
+
+
+@pytest.mark.parametrize("pass_name", ["difficulty", "reflection"])
+def test_scores_made_before_a_failure_are_kept_and_the_rerun_scores_only_the_rest(tmp_path, pass_name):
+    """A curation pass over a large split takes long: when a batch fails (here a VideoError at the
+    third, as a damaged video raises it), the first two batches' scores are in the file already."""
+    from infra.errors import VideoError
+    from trainer.curation import load_or_ask
+
+    samples = [_sample(f"s{i}", (2.0, 6.0)) for i in range(6)]
+    answer = "<think>x</think><answer>4 to 8</answer>"  # tIoU 2/6 with (2, 6): difficulty 2/3
+    asked: list[list[str]] = []
+
+    def model(batch, n=1):
+        asked.append([s.id for s in batch])
+        if any(s.id == "s4" for s in batch):
+            raise VideoError("s4.mp4", "is truncated")
+        return [[answer] * n for _ in batch] if pass_name == "difficulty" else [0.25] * len(batch)
+
+    def run(fn):
+        if pass_name == "difficulty":
+            return load_or_estimate(samples, fn, 2, tmp_path / "x.json", model="m", task="vtg", batch_size=2)
+        return load_or_ask(samples, fn, tmp_path / "x.json", model="m", k=2, task="vtg", batch_size=2)
+
+    with pytest.raises(VideoError, match="s4.mp4"):
+        run(model)
+    assert asked == [["s0", "s1"], ["s2", "s3"], ["s4", "s5"]]
+    kept = json.loads((tmp_path / "x.json").read_text())[pass_name]
+    expected = 2 / 3 if pass_name == "difficulty" else 0.25
+    assert kept == {f"s{i}": pytest.approx(expected, abs=1e-6) for i in range(4)}
+
+    def fixed(batch, n=1):  # the video re-encoded: every sample answers
+        asked.append([s.id for s in batch])
+        return [[answer] * n for _ in batch] if pass_name == "difficulty" else [0.25] * len(batch)
+
+    asked.clear()
+    assert run(fixed) == {f"s{i}": pytest.approx(expected, abs=1e-6) for i in range(6)}
+    assert asked == [["s4", "s5"]]

@@ -55,3 +55,17 @@ def test_local_annotations_keep_caches_beside_them(tmp_path):
     local = AnnotationFile(str(data / "train.json"), data / "train.json")
     cache = beside(local, "x.json", tmp_path / "cache")
     assert (cache.path, cache.remote) == (data / "x.json", "")
+
+
+def test_what_a_failed_pass_wrote_is_stored_for_a_rerun_on_another_node(bucket, tmp_path):
+    """Tracking or curation scores part of a split, then fails: the part it wrote is in S3, so the
+    rerun, on whatever pod, goes on from there instead of starting over."""
+    s3 = boto3.client("s3")
+    s3.put_object(Bucket=bucket, Key="hcstvg/train.json", Body=b"{}")
+    cache = beside(fetch_annotations(f"s3://{bucket}/hcstvg/train.json", tmp_path / "node-a"),
+                   "train.difficulty.json", tmp_path / "node-a")
+    with pytest.raises(RuntimeError, match="worker lost"):
+        with cache.synced() as path:
+            path.write_text('{"s0": 0.5}')
+            raise RuntimeError("worker lost")
+    assert s3.get_object(Bucket=bucket, Key="hcstvg/train.difficulty.json")["Body"].read() == b'{"s0": 0.5}'
