@@ -29,6 +29,7 @@ from infra.errors import UserError
 from rollout.curriculum import CurriculumPlan
 from rollout.engines import SamplingConfig
 from rollout.prompting import PromptOptions
+from trainer.bad_videos import BadVideoLog
 from trainer.config import RunConfig
 from trainer.curation import (curation_counts, difficulty_path, load_or_ask, load_or_estimate, reflect_boundaries,
                               reflection_path, reflection_prompt, reflection_score)
@@ -52,20 +53,27 @@ def curate_training_data(cfg: RunConfig, pool, train: Sequence[GroundingSample],
         with difficulty_cache.sibling(reflection_path(difficulty_cache.path).name).synced() as path:
             scores = load_or_ask(train, ask.reflection_scores, path, model=identity, k=cur.reflection_rollouts,
                                  task=cur.task, batch_size=cur.batch_size)
-        kept, dropped = reflect_boundaries(train, lambda batch: [scores[s.id] for s in batch],
-                                           cur.reflection_threshold, batch_size=max(len(train), 1))
+        asked = [s for s in train if s.id in scores]  # all but samples whose video was left out
+        kept, dropped = reflect_boundaries(asked, lambda batch: [scores[s.id] for s in batch],
+                                           cur.reflection_threshold, batch_size=max(len(asked), 1))
     difficulty = {}
     if kept:
         with difficulty_cache.synced() as path:
             difficulty = load_or_estimate(kept, ask.completions, cur.rollouts, path, model=identity, task=cur.task,
                                           batch_size=cur.batch_size, progress=not cfg.quiet)
-    counts = curation_counts(len(train), kept, difficulty, cfg.curriculum.difficulty_threshold)
+        kept = [s for s in kept if s.id in difficulty]
+    # samples whose video was left out (data.on_bad_video=skip) are counted apart, not as dropped
+    counts = curation_counts(len(train) - len(ask.left_out), kept, difficulty, cfg.curriculum.difficulty_threshold)
     tracker.log_metrics({k: v for k, v in counts.as_metrics().items() if not math.isnan(v)}, step=0)
     _log_drop_list(tracker, cfg, dropped, difficulty_cache.path)
     where = difficulty_cache.remote.rpartition("/")[0] if difficulty_cache.remote else difficulty_cache.path.parent
+    left_out = f", {len(ask.left_out)} left out (their videos cannot be used)" if ask.left_out else ""
     print(f"curation: {counts.samples_in} samples, {counts.reflection_kept} kept by boundary reflection "
-          f"({len(dropped)} dropped), {counts.hard} of {counts.scored} hard (difficulty >= "
+          f"({len(dropped)} dropped{left_out}), {counts.hard} of {counts.scored} hard (difficulty >= "
           f"{cfg.curriculum.difficulty_threshold}); scores in {where}", flush=True)
+    if not kept and len(ask.left_out) == len(train):
+        raise UserError(f"none of the {len(train)} training samples could be curated: every video was left out "
+                        "(warnings above); check them with `stvg data inspect`")
     if not kept:
         raise UserError(f"boundary reflection dropped all {len(train)} training samples (curation."
                         f"reflection_threshold={cur.reflection_threshold}); raise the threshold or set "
@@ -94,10 +102,15 @@ def model_identity(cfg: RunConfig, model) -> str:
 
 
 class _PoolQuestions:
-    """The rollout and question functions trainer.curation expects, on the rollout pool."""
+    """The rollout and question functions trainer.curation expects, on the rollout pool. With
+    data.on_bad_video=skip a sample whose video cannot be used gets no answers (so no score; the
+    curation leaves it out of training), is warned about once per file and listed in `left_out`."""
 
     def __init__(self, pool, cfg: RunConfig):
         self.pool, self.cfg, self.calls = pool, cfg, 0
+        self.skip = cfg.data.on_bad_video == "skip"
+        self.left_out: set[str] = set()
+        self._warnings = BadVideoLog(print)
 
     def _sampling(self) -> SamplingConfig:
         r = self.cfg.rollout
@@ -105,21 +118,26 @@ class _PoolQuestions:
         return SamplingConfig(r.temperature, r.top_p, r.max_new_tokens, seed=self.cfg.seed * 1_000_003 + 10**6 + self.calls)
 
     def _texts(self, samples: Sequence[GroundingSample], n: int, options=None) -> list[list[str]]:
-        batch = self.pool.generate(list(samples), n, self._sampling(), task=self.cfg.curation.task, options=options)
+        batch = self.pool.generate(list(samples), n, self._sampling(), task=self.cfg.curation.task, options=options,
+                                   skip_bad_videos=self.skip)
+        self._warnings.note(batch.skipped)
+        self.left_out.update(s.sample_id for s in batch.skipped)
+        index = {s.id: i for i, s in enumerate(samples)}
         texts: list[list[str]] = [[] for _ in samples]
-        for completion in batch.completions:
-            texts[completion.prompt_index].append(completion.text)
+        for completion in batch.completions:  # prompt indices count only the prompts kept
+            texts[index[batch.prompts[completion.prompt_index].sample_id]].append(completion.text)
         return texts
 
     def completions(self, samples: Sequence[GroundingSample], n: int) -> list[list[str]]:
         """n zero-shot completions per sample with the task's prompt (the difficulty pass)."""
         return self._texts(samples, n)
 
-    def reflection_scores(self, samples: Sequence[GroundingSample]) -> list[float]:
-        """Each sample's share of reflection answers saying the event also happens elsewhere."""
+    def reflection_scores(self, samples: Sequence[GroundingSample]) -> list[Optional[float]]:
+        """Each sample's share of reflection answers saying the event also happens elsewhere (None:
+        its video was left out)."""
         options = [PromptOptions(instruction=reflection_prompt(s)) for s in samples]
         answers = self._texts(samples, self.cfg.curation.reflection_rollouts, options)
-        return [reflection_score(texts, s.span_seconds) for texts, s in zip(answers, samples)]
+        return [reflection_score(texts, s.span_seconds) if texts else None for texts, s in zip(answers, samples)]
 
 
 def _log_drop_list(tracker, cfg: RunConfig, dropped: list[tuple[str, float]], difficulty_file: Path) -> None:

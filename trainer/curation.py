@@ -37,10 +37,11 @@ from rewards.parsing import last_answer
 from rewards.predictions import completion_to_prediction
 
 RolloutFn = Callable[[Sequence[GroundingSample], int], Sequence[Sequence[str]]]
-"""(samples, n) -> n completion texts per sample, sampled zero-shot from the model."""
-AskFn = Callable[[Sequence[GroundingSample]], Sequence[float]]
+"""(samples, n) -> n completion texts per sample, sampled zero-shot from the model; none for a
+sample that could not be asked (its video was left out: data.on_bad_video=skip), which gets no score."""
+AskFn = Callable[[Sequence[GroundingSample]], Sequence[Optional[float]]]
 """samples -> one score in [0, 1] per sample: how sure the model is that the event also happens
-outside the annotated span."""
+outside the annotated span; None for a sample that could not be asked (it gets no score)."""
 
 TASKS = ("vtg", "stvg-r1", "stvg-o1")
 FILE_VERSION = 1
@@ -111,6 +112,8 @@ def _iter_difficulty(samples: Sequence[GroundingSample], rollout_fn: RolloutFn, 
             if len(completions) != len(batch):
                 raise RuntimeError(f"rollout_fn returned completions for {len(completions)} of {len(batch)} samples")
             for sample, texts in zip(batch, completions):
+                if not texts:  # could not be asked: no score (its video was left out)
+                    continue
                 if len(texts) != k:
                     raise RuntimeError(f"rollout_fn returned {len(texts)} completions for sample {sample.id!r}, "
                                        f"expected {k}")
@@ -179,12 +182,13 @@ def _load_or_score(samples: Sequence[GroundingSample],
         if new:
             write_difficulty(path, {**scores, **new}, field=field, **header)
     scores.update(new)
-    return {s.id: scores[s.id] for s in samples}
+    return {s.id: scores[s.id] for s in samples if s.id in scores}  # all but those that could not be asked
 
 
 def load_or_estimate(samples: Sequence[GroundingSample], rollout_fn: RolloutFn, k: int, path: str | Path, *,
                      model: str, task: str = "vtg", batch_size: int = 8, progress: bool = False) -> dict[str, float]:
-    """Difficulty of every sample, estimated only for samples the file at `path` lacks.
+    """Difficulty of every sample (but those `rollout_fn` could not ask), estimated only for samples
+    the file at `path` lacks.
 
     The file must have been made by the same `model` (any identity string: checkpoint path plus
     revision, say), `k` and `task`, else DataError (delete it or point elsewhere to re-estimate).
@@ -261,7 +265,7 @@ def load_or_ask(samples: Sequence[GroundingSample], ask_fn: AskFn, path: str | P
             values = list(ask_fn(batch))
             if len(values) != len(batch):
                 raise RuntimeError(f"ask_fn returned {len(values)} scores for {len(batch)} samples")
-            yield from ((s.id, float(v)) for s, v in zip(batch, values))
+            yield from ((s.id, float(v)) for s, v in zip(batch, values) if v is not None)
 
     return _load_or_score(samples, score, Path(path), {"model": model, "k": k, "task": task}, "reflection")
 

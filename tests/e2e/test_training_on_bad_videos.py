@@ -140,3 +140,37 @@ def test_zero_shot_eval_leaves_bad_videos_out_when_skipping_and_stops_on_them_ot
     # question on both views
     assert sorted({a["id"] for a in answered}) == good
     assert sorted(a["role"] for a in answered) == sorted(["decompose"] * 4 + ["action", "attribute"] * 4 * 2)
+
+
+def test_curation_leaves_bad_videos_out_when_skipping_and_keeps_its_scores_when_stopping(tmp_path, e2e_cache,
+                                                                                        dataset):
+    """VideoTG-R1's curation passes ask the model about every training sample before training: with
+    skip, a sample whose video fails gets no score and is left out of training (warned once); without,
+    the run ends with the usual line and the scores of the samples asked before it are kept."""
+    from infra.data.readers import read_annotations
+
+    annotations, bad = dataset
+    samples = read_annotations("hcstvg-v2", annotations)
+    good = {s.id for s in samples if s.video not in {str(v) for v in bad}}
+    curation = ["curation.enabled=true", "curation.rollouts=2", "curation.reflection_rollouts=2",
+                "curation.batch_size=1", "curation.reflection_threshold=1.0"]  # reflection drops nothing
+
+    scores = tmp_path / "fail" / "s.difficulty.json"
+    (tmp_path / "fail").mkdir()
+    failed = _train(tmp_path / "fail", e2e_cache, annotations, *curation, f"curation.difficulty_file={scores}")
+    assert failed.returncode == 2, (failed.stdout + failed.stderr)[-4000:]
+    assert failed.stderr.strip().splitlines()[-1].startswith("stvg train: error: video '")
+    # batches of one, in file order: the samples before the first bad one were asked and are kept
+    first_bad = next(i for i, s in enumerate(samples) if s.id not in good)
+    reflection = json.loads((tmp_path / "fail" / "s.reflection.json").read_text())["reflection"]
+    assert sorted(reflection) == sorted(s.id for s in samples[:first_bad]) and first_bad > 0
+
+    result = _train(tmp_path, e2e_cache, annotations, *curation, "data.on_bad_video=skip",
+                    f"curation.difficulty_file={tmp_path / 's.difficulty.json'}")
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-4000:]
+    for video in bad:  # once per file, though both passes met it
+        assert output.count(f"warning: video '{video}'") == 1, video
+    assert f"curation: {len(good)} samples, {len(good)} kept by boundary reflection (0 dropped, 2 left out" in output
+    assert sorted(json.loads((tmp_path / "s.difficulty.json").read_text())["difficulty"]) == sorted(good)
+    assert f"{len(good)} train" in output
