@@ -84,12 +84,11 @@ def _shipped_by_name(path: str) -> Optional[ModelFiles]:
 
 @functools.lru_cache(maxsize=4)
 def _tiny(seed: int, size: str = "small") -> ModelFiles:
-    from rollout.models.tiny import VOCAB_SIZE, build_tokenizer, tiny_config, tiny_size_arguments
+    from rollout.models.tiny import VOCAB_SIZE, build_tokenizer, tiny_config, tiny_name, tiny_size_arguments
 
     tokenizer = build_tokenizer(VOCAB_SIZE, seed)  # about a second, no torch
     config = tiny_config(tokenizer, **tiny_size_arguments(size))
-    name = f"tiny (seed {seed})" if size == "small" else f"tiny {size} (seed {seed})"
-    return ModelFiles({"model_type": "qwen2_5_vl", **config}, name, tokenizer)
+    return ModelFiles({"model_type": "qwen2_5_vl", **config}, tiny_name(seed, size), tokenizer)
 
 
 def _read_local(folder: Path) -> Optional[ModelFiles]:

@@ -71,9 +71,9 @@ class ModelSource:
         return str(checkpoint_model(self.uri, cache, fingerprint=self.fingerprint))
 
     def describe(self) -> str:
-        if self.kind != "tiny":
-            return self.uri
-        return f"tiny (seed {self.tiny_seed})" if self.tiny_size == "small" else f"tiny {self.tiny_size} (seed {self.tiny_seed})"
+        from rollout.models.tiny import tiny_name
+
+        return tiny_name(self.tiny_seed, self.tiny_size) if self.kind == "tiny" else self.uri
 
 
 def as_model_source(model: "ModelSource | str | Path") -> ModelSource:
@@ -152,9 +152,7 @@ def folder_digest(folder: Path) -> str:
 
 
 def _tiny_dir(cache: Path, seed: int, size: str = "small") -> Path:
-    from rollout.models.tiny import tiny_model_dir
-
-    from rollout.models.tiny import tiny_size_arguments
+    from rollout.models.tiny import tiny_model_dir, tiny_size_arguments
 
     return tiny_model_dir(cache / "models", seed=seed, **tiny_size_arguments(size))
 

@@ -182,6 +182,11 @@ def tiny_size_arguments(size: str) -> dict:
     return dict(TINY_SIZES[size])
 
 
+def tiny_name(seed: int, size: str = "small") -> str:
+    """How runs and plans name the tiny model: `tiny (seed 0)`, `tiny medium (seed 0)`."""
+    return f"tiny (seed {seed})" if size == "small" else f"tiny {size} (seed {seed})"
+
+
 def tiny_model_dir(cache_root: str | Path, **kwargs) -> Path:
     """A tiny model built once under `cache_root` (keyed by its arguments) and reused after.
 
