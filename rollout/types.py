@@ -78,3 +78,12 @@ class RolloutBatch:
     timing: dict[str, float] = field(default_factory=dict)
     """Seconds the workers spent, summed over their calls: `prompt_s` (videos to PromptInputs) and
     `generate_s` (the engine); the rest of the call's wall time is dispatch and transfer."""
+
+    def answers_by_sample(self) -> dict[str, tuple[PromptInputs, list[str]]]:
+        """Sample id -> (its prompt, its completions' texts), for the samples kept (a skipped one has
+        no entry). Callers holding the samples they asked for look answers up by id, since
+        prompt_index counts only the prompts kept."""
+        answers = {p.sample_id: (p, []) for p in self.prompts}
+        for completion in self.completions:
+            answers[self.prompts[completion.prompt_index].sample_id][1].append(completion.text)
+        return answers

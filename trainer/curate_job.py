@@ -122,11 +122,8 @@ class _PoolQuestions:
                                    skip_bad_videos=self.skip)
         self._warnings.note(batch.skipped)
         self.left_out.update(s.sample_id for s in batch.skipped)
-        index = {s.id: i for i, s in enumerate(samples)}
-        texts: list[list[str]] = [[] for _ in samples]
-        for completion in batch.completions:  # prompt indices count only the prompts kept
-            texts[index[batch.prompts[completion.prompt_index].sample_id]].append(completion.text)
-        return texts
+        answers = batch.answers_by_sample()
+        return [answers[s.id][1] if s.id in answers else [] for s in samples]
 
     def completions(self, samples: Sequence[GroundingSample], n: int) -> list[list[str]]:
         """n zero-shot completions per sample with the task's prompt (the difficulty pass)."""

@@ -157,7 +157,6 @@ class _Questions:
 
     def __init__(self, pool, samples: list[GroundingSample], sampling: SamplingConfig, skip: bool):
         self.pool, self.samples, self.sampling, self.skip = pool, samples, sampling, skip
-        self.index = {s.id: i for i, s in enumerate(samples)}
         self.skipped: dict[str, SkippedPrompt] = {}
 
     def ask(self, task: str, options: list[PromptOptions]) -> list[tuple[int, Any, str]]:
@@ -166,9 +165,8 @@ class _Questions:
                                    skip_bad_videos=self.skip)
         for left_out in batch.skipped:
             self.skipped.setdefault(left_out.sample_id, left_out)
-        # with skipped samples the batch's prompt indices count only the prompts kept
-        return [(self.index[batch.prompts[c.prompt_index].sample_id], batch.prompts[c.prompt_index], c.text)
-                for c in batch.completions]
+        answers = batch.answers_by_sample()  # one completion per question
+        return [(i, answers[s.id][0], answers[s.id][1][0]) for i, s in enumerate(self.samples) if s.id in answers]
 
 
 def run_zero_shot_evaluation(pool, samples: Sequence[GroundingSample], *, task: str, source: str,

@@ -116,3 +116,16 @@ def test_prompt_lengths_and_their_video_tokens_are_logged(client):
                              learner_version=0, max_staleness=1)
     assert scored.metrics["prompt_len/mean"] == 4.0  # (5 + 3) / 2
     assert scored.metrics["prompt_len/video_mean"] == 2.0  # (3 + 1) / 2
+
+
+def test_answers_are_found_by_sample_id_when_a_skipped_sample_shifted_the_prompt_indices():
+    """The pool renumbers prompt_index among the prompts it kept: with s1 skipped, s2's prompt is
+    index 1. Callers holding [s0, s1, s2] must get s2's answers under s2, and nothing for s1."""
+    from rollout.types import SkippedPrompt
+
+    batch = _batch([["a0", "b0"], ["a2"]], [[0, 0], [0]])
+    batch.prompts[1] = _prompt("s2")
+    batch.skipped = [SkippedPrompt("s1", "v1.mp4", "is truncated")]
+    answers = batch.answers_by_sample()
+    assert {sid: (prompt.sample_id, texts) for sid, (prompt, texts) in answers.items()} == \
+        {"s0": ("s0", ["a0", "b0"]), "s2": ("s2", ["a2"])}
