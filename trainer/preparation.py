@@ -201,8 +201,9 @@ def _tracked(cfg: RunConfig, samples: list[GroundingSample], cache: Path) -> lis
     videos = VideoCache(node_video_dir(cfg), cfg.rollout.video_cache_bytes)
     print(f"tracking {len(todo)} samples with {cfg.data.tracker} (once; cached in {cache})", flush=True)
     done: dict[str, GroundingSample] = {}
+    skip = cfg.data.on_bad_video == "skip"
     try:
-        for s in iter_tracked(todo, tracker, fps=cfg.data.tracker_fps or None,
+        for s in iter_tracked(todo, tracker, fps=cfg.data.tracker_fps or None, skip_bad_videos=skip,
                               local_video=lambda s: videos.local_path(s.video), progress=not cfg.quiet):
             done[s.id] = s
     finally:  # a video that fails ends the run, but what was tracked before it is kept for the rerun
@@ -213,4 +214,10 @@ def _tracked(cfg: RunConfig, samples: list[GroundingSample], cache: Path) -> lis
             staging = cache.with_name(cache.name + f".{os.getpid()}.tmp")
             write_tracks(staging, entries)
             os.replace(staging, cache)
-    return [done.get(s.id, s) for s in filled]
+    # data.on_bad_video=skip: samples whose video the tracker could not read are left out (and not
+    # cached, so a re-encoded video is tracked on the next run)
+    left_out = {s.id for s in todo} - done.keys()
+    if left_out:
+        log.warning("left out %d of %d samples whose video could not be tracked (data.on_bad_video=skip; first: %s)",
+                    len(left_out), len(filled), next(s.id for s in todo if s.id in left_out))
+    return [done.get(s.id, s) for s in filled if s.id not in left_out]

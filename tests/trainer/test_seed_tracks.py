@@ -117,3 +117,32 @@ def test_a_video_that_fails_mid_tracking_keeps_what_was_tracked_before_it(tmp_pa
     assert "tracking 1 samples" in capsys.readouterr().out
     assert sorted(json.loads(cache.read_text())) == sorted(s.id for s in order)
     assert all(s.target_id in s.tracks for s in train)
+
+
+def test_with_skip_a_video_the_tracker_cannot_read_is_left_out_and_retried_next_run(tmp_path, caplog):
+    """data.on_bad_video=skip: the damaged video's sample is left out with a warning, the others are
+    tracked and cached; the damaged one is not cached, so once fixed the next run tracks it."""
+    import logging
+
+    from infra.data.readers import read_annotations
+    from infra.data.synth import generate
+
+    data = tmp_path / "data"
+    generate(data, num_videos=3, seed=4, width=160, height=120, fps=5.0)
+    order = read_annotations("hcstvg-v2", data / "annotations.json")
+    bad = Path(order[1].video)  # in the middle: tracking goes on after it
+    intact = bad.read_bytes()
+    bad.write_bytes(intact[:600])
+    cfg = _cfg(data, tmp_path / "cache", "data.tracker=colour-blobs", "data.on_bad_video=skip")
+    cache = tracks_cache(cfg, AnnotationFile(str(data / "annotations.json"), data / "annotations.json")).path
+    with caplog.at_level(logging.WARNING, logger="stvg.data"):
+        train, _ = prepare_data(cfg)
+    kept = sorted([order[0].id, order[2].id])
+    assert sorted(s.id for s in train) == kept
+    assert all(s.target_id in s.tracks for s in train)
+    assert sorted(json.loads(cache.read_text())) == kept
+    assert any("left out 1 of 3 samples" in r.getMessage() and order[1].id in r.getMessage() for r in caplog.records)
+    bad.write_bytes(intact)  # re-encoded
+    train, _ = prepare_data(cfg)
+    assert sorted(s.id for s in train) == sorted(s.id for s in order)
+    assert sorted(json.loads(cache.read_text())) == sorted(s.id for s in order)

@@ -15,12 +15,15 @@ video, picks each sample's target id (infra.data.instances) and can write a trac
 from __future__ import annotations
 
 import dataclasses
+import logging
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Optional, Protocol, runtime_checkable
 
 from infra.data.instances import ground_truth_instance
 from infra.data.sample import Box, GroundingSample
-from infra.errors import ConfigError, DataError
+from infra.errors import ConfigError, DataError, VideoError
+
+log = logging.getLogger("stvg.data")
 
 Tracks = dict[int, dict[int, Box]]
 
@@ -69,22 +72,31 @@ def tracks_for(sample: GroundingSample, tracker: Optional[InstanceTracker] = Non
 
 def iter_tracked(samples: Iterable[GroundingSample], tracker: InstanceTracker, *, fps: float | None = None,
                  local_video: Callable[[GroundingSample], str | Path] | None = None,
-                 progress: bool = False) -> Iterator[GroundingSample]:
+                 progress: bool = False, skip_bad_videos: bool = False) -> Iterator[GroundingSample]:
     """Each sample with tracks from `tracker` (run once per distinct video) and `target_id` from
     `ground_truth_instance` (None when the GT box overlaps no track), as soon as it is tracked, so a
     caller can keep what was done when a later video fails. Samples that already have tracks keep
     them and their target id. `local_video(sample)` gives the local file of a sample's video
-    (default: `sample.video`)."""
+    (default: `sample.video`). A video that cannot be read raises VideoError, or with
+    `skip_bad_videos` is warned about once and its samples are not yielded."""
     from tqdm import tqdm
 
     samples = list(samples)
-    by_video: dict[str, Tracks] = {}
+    by_video: dict[str, Tracks | None] = {}
     for sample in tqdm(samples, desc="tracking", unit="sample", disable=not progress):
         if not sample.tracks:
             path = str(local_video(sample) if local_video else sample.video)
             if path not in by_video:
-                by_video[path] = tracks_for(sample, tracker, video_path=path, fps=fps)
+                try:
+                    by_video[path] = tracks_for(sample, tracker, video_path=path, fps=fps)
+                except VideoError as err:
+                    if not skip_bad_videos:
+                        raise
+                    log.warning("leaving out the samples of a video the tracker cannot read: %s", err)
+                    by_video[path] = None
             tracks = by_video[path]
+            if tracks is None:
+                continue
             target = ground_truth_instance(sample.boxes, tracks) if sample.boxes else None
             sample = dataclasses.replace(sample, tracks=tracks, target_id=target)
         yield sample
