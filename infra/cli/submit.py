@@ -1,7 +1,8 @@
 """`stvg submit`: run a training config on Kubernetes as a KubeRay RayJob (docs/kubernetes.md).
 
 The run config is loaded and validated here, then its resolved form (overrides applied) goes into
-a ConfigMap mounted at /etc/stvg/run.yaml, and the RayJob runs `stvg train /etc/stvg/run.yaml`.
+a ConfigMap mounted at /etc/stvg/run.yaml, and the RayJob runs `stvg train /etc/stvg/run.yaml`;
+a NetworkPolicy keeps every other pod away from the run's Ray ports (cluster.network_policy).
 The cluster layout comes from the config's `cluster:` section; --namespace/--queue/--priority are
 shorthands for cluster.namespace/queue/priority_class overrides.
 """
@@ -34,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--name", default=None,
                         help="RayJob name (default: <run name>-<UTC timestamp>; at most 47 characters)")
     parser.add_argument("--dry-run", action="store_true",
-                        help="print the ConfigMap and RayJob as YAML instead of creating them")
+                        help="print the ConfigMap, NetworkPolicy and RayJob as YAML instead of creating them")
     parser.add_argument("--force", action="store_true",
                         help="submit even when `stvg plan` says the run does not fit (or cannot plan it)")
     add_plan_arguments(parser)
@@ -98,7 +99,8 @@ def check_plan(run_config: Any, args: argparse.Namespace) -> None:
 
 
 def build_manifests(args: argparse.Namespace) -> list[dict[str, Any]]:
-    """Load + validate the run config, check that it fits, and render [ConfigMap, RayJob]."""
+    """Load + validate the run config, check that it fits, and render [ConfigMap, NetworkPolicy, RayJob]
+    (no NetworkPolicy with cluster.network_policy=false)."""
     from infra.config import to_dict
     from infra.k8s.rayjob import check_job_name, default_job_name, render_manifests
     from trainer.config import load_run_config
@@ -118,26 +120,34 @@ def build_manifests(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 
 def create(manifests: list[dict[str, Any]], kubeconfig: str | None, context: str | None) -> dict[str, Any]:
-    """Create the ConfigMap, then the RayJob; the ConfigMap is removed again if the RayJob fails."""
+    """Create the ConfigMap, the NetworkPolicy (before any pod of the run exists, so none is ever
+    reachable from the whole namespace) and then the RayJob, which then owns the other two; if the
+    RayJob cannot be created, the objects made before it are removed again."""
     from infra.k8s.client import KubeApi
 
     api = KubeApi(kubeconfig, context)
-    config_map, rayjob = manifests
-    api.create(config_map)
+    (rayjob,) = [obj for obj in manifests if obj["kind"] == "RayJob"]
+    before = [obj for obj in manifests if obj is not rayjob]
+    made: list[dict[str, Any]] = []
     try:
+        for obj in before:
+            api.create(obj)
+            made.append(obj)
         created = api.create(rayjob)
     except Exception:
-        meta = config_map["metadata"]
-        try:
-            api.delete_config_map(meta["namespace"], meta["name"])
-        except Exception as cleanup:  # the original error matters more
-            log.warning("could not remove ConfigMap %s/%s: %s", meta["namespace"], meta["name"], cleanup)
+        for obj in reversed(made):
+            meta = obj["metadata"]
+            try:
+                api.delete(obj)
+            except Exception as cleanup:  # the original error matters more
+                log.warning("could not remove %s %s/%s: %s", obj["kind"], meta["namespace"], meta["name"], cleanup)
         raise
-    try:
-        api.set_owner(config_map, created)
-    except Exception as err:  # the run is submitted; only garbage collection of the ConfigMap is lost
-        log.warning("ConfigMap %s is not owned by the RayJob (delete it yourself later): %s",
-                    config_map["metadata"]["name"], err)
+    for obj in made:
+        try:
+            api.set_owner(obj, created)
+        except Exception as err:  # the run is submitted; only garbage collection of the object is lost
+            log.warning("%s %s is not owned by the RayJob (delete it yourself later): %s",
+                        obj["kind"], obj["metadata"]["name"], err)
     return created
 
 

@@ -1,8 +1,9 @@
 """Kubernetes API access for `stvg submit` and `stvg status`, with every failure as one clear line.
 
-Only what the two commands need: create a ConfigMap and a RayJob, read RayJobs and Kueue
-Workloads. API errors become `UserError`s that say what happened and what to do (401 credentials,
-403 RBAC, 404 missing CRD or namespace, 409 name taken, 422 rejected spec, unreachable server).
+Only what the two commands need: create a ConfigMap, a NetworkPolicy and a RayJob (and make the
+RayJob own the first two, or delete them again), read RayJobs and Kueue Workloads. API errors
+become `UserError`s that say what happened and what to do (401 credentials, 403 RBAC, 404 missing
+CRD or namespace, 409 name taken, 422 rejected spec, unreachable server).
 """
 
 from __future__ import annotations
@@ -114,6 +115,7 @@ class KubeApi:
         self.api_client = client.ApiClient(configuration)
         self.core = client.CoreV1Api(self.api_client)
         self.custom = client.CustomObjectsApi(self.api_client)
+        self.networking = client.NetworkingV1Api(self.api_client)
         self.server = configuration.host
 
     def _call(self, action: str, target: str, fn, *args, **kwargs):
@@ -125,28 +127,41 @@ class KubeApi:
                 raise
             raise mapped from None
 
+    def _namespaced(self, kind: str) -> tuple[Any, Any, Any]:
+        """(create, patch, delete) calls of a built-in kind `stvg submit` creates."""
+        if kind == "ConfigMap":
+            return (self.core.create_namespaced_config_map, self.core.patch_namespaced_config_map,
+                    self.core.delete_namespaced_config_map)
+        if kind == "NetworkPolicy":
+            return (self.networking.create_namespaced_network_policy, self.networking.patch_namespaced_network_policy,
+                    self.networking.delete_namespaced_network_policy)
+        raise ValueError(f"unsupported kind {kind}")
+
     def create(self, obj: dict[str, Any]) -> dict[str, Any]:
-        """Create a ConfigMap or RayJob; returns the object as stored (with uid)."""
+        """Create a ConfigMap, NetworkPolicy or RayJob; returns the object as stored (with uid)."""
         namespace, name, kind = obj["metadata"]["namespace"], obj["metadata"]["name"], obj["kind"]
         target = f"{kind} {namespace}/{name}"
-        if kind == "ConfigMap":
-            created = self._call("create", target, self.core.create_namespaced_config_map, namespace, obj)
-            return self.api_client.sanitize_for_serialization(created)
         if kind == "RayJob":
             return self._call("create", target, self.custom.create_namespaced_custom_object,
                               RAY_GROUP, RAY_VERSION, namespace, RAYJOB_PLURAL, obj)
-        raise ValueError(f"unsupported kind {kind}")
+        create, _, _ = self._namespaced(kind)
+        return self.api_client.sanitize_for_serialization(self._call("create", target, create, namespace, obj))
 
-    def set_owner(self, config_map: dict[str, Any], owner: dict[str, Any]) -> None:
-        """Make the RayJob own its ConfigMap so deleting the job deletes the run config too."""
-        meta = config_map["metadata"]
+    def set_owner(self, obj: dict[str, Any], owner: dict[str, Any]) -> None:
+        """Make the RayJob own a ConfigMap or NetworkPolicy, so deleting the job deletes it too."""
+        meta = obj["metadata"]
         reference = {"apiVersion": owner["apiVersion"], "kind": owner["kind"],
                      "name": owner["metadata"]["name"], "uid": owner["metadata"]["uid"]}
-        self._call("update", f"ConfigMap {meta['namespace']}/{meta['name']}", self.core.patch_namespaced_config_map,
+        _, patch, _ = self._namespaced(obj["kind"])
+        self._call("update", f"{obj['kind']} {meta['namespace']}/{meta['name']}", patch,
                    meta["name"], meta["namespace"], {"metadata": {"ownerReferences": [reference]}})
 
-    def delete_config_map(self, namespace: str, name: str) -> None:
-        self._call("delete", f"ConfigMap {namespace}/{name}", self.core.delete_namespaced_config_map, name, namespace)
+    def delete(self, obj: dict[str, Any]) -> None:
+        """Delete a ConfigMap or NetworkPolicy `stvg submit` created."""
+        meta = obj["metadata"]
+        _, _, delete = self._namespaced(obj["kind"])
+        self._call("delete", f"{obj['kind']} {meta['namespace']}/{meta['name']}", delete,
+                   meta["name"], meta["namespace"])
 
     def get_rayjob(self, namespace: str, name: str) -> dict[str, Any]:
         return self._call("read", f"RayJob {namespace}/{name}", self.custom.get_namespaced_custom_object,

@@ -28,6 +28,7 @@ _UNITS = {None: 1, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_LABEL_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
 
 
 def parse_quantity(key: str, value: str) -> float:
@@ -56,6 +57,21 @@ def check_dns_subdomain(key: str, value: str, allow_empty: bool = False) -> None
     if len(value) > 253 or not _DNS_SUBDOMAIN.match(value):
         raise ConfigError(f"{key}={value!r} must be a DNS subdomain name: lowercase letters, digits, "
                           f"'-' and '.', at most 253 characters")
+
+
+def check_labels(key: str, labels: dict[str, str]) -> None:
+    """Kubernetes label keys (`[prefix/]name`, prefix a DNS subdomain) and values (at most 63 characters
+    of letters, digits, '-', '_', '.', alphanumeric at both ends; may be empty)."""
+    for name, value in labels.items():
+        prefix, _, short = str(name).rpartition("/")
+        if (prefix and (len(prefix) > 253 or not _DNS_SUBDOMAIN.match(prefix))) \
+                or len(short) > 63 or not _LABEL_NAME.match(short):
+            raise ConfigError(f"{key}: {name!r} is not a label key: [DNS subdomain/]name, the name at most 63 "
+                              f"characters of letters, digits, '-', '_' and '.'")
+        value = str(value)
+        if value and (len(value) > 63 or not _LABEL_NAME.match(value)):
+            raise ConfigError(f"{key}: {name}={value!r} is not a label value: at most 63 characters of "
+                              f"letters, digits, '-', '_' and '.', starting and ending alphanumeric")
 
 
 @dataclass
@@ -88,6 +104,10 @@ class Toleration:
 
 def _gpu_tolerations() -> list[Toleration]:
     return [Toleration()]
+
+
+def _kuberay_operator_labels() -> dict[str, str]:
+    return {"app.kubernetes.io/name": "kuberay-operator"}  # what the KubeRay Helm chart puts on its pods
 
 
 @dataclass
@@ -310,6 +330,17 @@ class ClusterConfig:
     """Numeric UID of every container (the images' non-root user)."""
     do_not_disrupt: bool = True
     """Annotate pods karpenter.sh/do-not-disrupt so consolidation never evicts a running job."""
+    network_policy: bool = True
+    """Create a NetworkPolicy `<job name>-ray` with the RayJob (as the chart's networkPolicy.enabled):
+    the run's pods accept connections on any port only from the run's own Ray pods, and on the job
+    API (8265) also from its submitter and the KubeRay operator; false = reachable from every pod
+    (Ray token authentication alone protects them). Needs a CNI that enforces NetworkPolicy."""
+    kuberay_operator_namespace: str = ""
+    """Namespace of the KubeRay operator, which polls the head's job API (8265) for the job's status;
+    empty = any namespace (its pods are then recognised by kuberay_operator_labels alone)."""
+    kuberay_operator_labels: dict[str, str] = field(default_factory=_kuberay_operator_labels)
+    """Labels of the KubeRay operator's pods. A config file's mapping is merged into this default
+    (change the value of app.kubernetes.io/name to replace it); `key={...}` on the command line replaces it."""
 
     @property
     def all_shared_paths(self) -> list[str]:
@@ -346,5 +377,10 @@ class ClusterConfig:
         for name in self.env:
             if not _ENV_NAME.match(name):
                 raise ConfigError(f"cluster.env: {name!r} is not a valid environment variable name")
+        check_dns_label("cluster.kuberay_operator_namespace", self.kuberay_operator_namespace, allow_empty=True)
+        if not self.kuberay_operator_labels:
+            raise ConfigError("cluster.kuberay_operator_labels must name the KubeRay operator's pod labels: "
+                              "empty would let every pod reach the Ray job API")
+        check_labels("cluster.kuberay_operator_labels", self.kuberay_operator_labels)
         if (self.learner.gpus_per_worker or self.rollout.gpus_per_worker) and not self.gpu_resource:
             raise ConfigError("cluster.gpu_resource must be set when a group asks for GPUs")

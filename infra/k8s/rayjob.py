@@ -6,7 +6,9 @@ advertising its own Ray resource (stvg_learner / stvg_rollout) so that Ray Train
 actors land on their own pods; /dev/shm sized per group; the run config mounted at /etc/stvg/run.yaml;
 cluster.volumes (PersistentVolumeClaims) mounted at the same path on every Ray pod; non-root,
 read-only containers with writable emptyDirs for /tmp and $HOME; Ray token authentication
-(`authOptions: {mode: token}`) unless cluster.ray_auth=disabled.
+(`authOptions: {mode: token}`) unless cluster.ray_auth=disabled; and, unless
+cluster.network_policy=false, a NetworkPolicy that admits to the run's pods only the run's own Ray
+pods, and to the job API its submitter and the KubeRay operator (as charts/stvg/templates/networkpolicy-ray.yaml).
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ OBJECT_STORE_SHARE = (8, 10)  # the Ray object store gets 80% of /dev/shm; NCCL 
 QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 PRIORITY_LABEL = "kueue.x-k8s.io/priority-class"
 ELASTIC_ANNOTATION = "kueue.x-k8s.io/elastic-job"
+RAY_COMPONENTS = ("ray-head", "ray-learner", "ray-rollout")  # app.kubernetes.io/component of the Ray pods
+SUBMITTER_COMPONENT = "submitter"
+JOB_API_PORT = 8265  # the head's dashboard / job API
 
 _RAYJOB_NAME = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 
@@ -204,7 +209,7 @@ def _submitter(cluster: ClusterConfig, instance: str) -> dict[str, Any]:
         spec["serviceAccountName"] = cluster.service_account
     if cluster.image_pull_secrets:
         spec["imagePullSecrets"] = [{"name": name} for name in cluster.image_pull_secrets]
-    return {"metadata": {"labels": _labels(instance, "submitter")}, "spec": spec}
+    return {"metadata": {"labels": _labels(instance, SUBMITTER_COMPONENT)}, "spec": spec}
 
 
 def render_rayjob_spec(cluster: ClusterConfig, instance: str, config_map: str,
@@ -265,6 +270,36 @@ def render_rayjob(name: str, namespace: str, cluster: ClusterConfig, config_map:
             "spec": render_rayjob_spec(cluster, name, config_map, overrides)}
 
 
+def _run_pod_selector(instance: str, components: Sequence[str]) -> dict[str, Any]:
+    """The given pods of this run only (the chart's stvg.releaseRayPodSelector, with the job name as instance)."""
+    return {"matchLabels": {"app.kubernetes.io/name": "stvg", "app.kubernetes.io/instance": instance},
+            "matchExpressions": [{"key": "app.kubernetes.io/component", "operator": "In",
+                                  "values": list(components)}]}
+
+
+def render_network_policy(name: str, namespace: str, cluster: ClusterConfig) -> dict[str, Any]:
+    """The NetworkPolicy `<name>-ray` over the run's pods, with the ingress rules of the chart's
+    `<release>-ray` policy; egress stays open (the run reaches S3, MLflow, the reward servers)."""
+    labels = {**_labels(name, "training"), "app.kubernetes.io/managed-by": "stvg-submit"}
+    namespaces = ({"matchLabels": {"kubernetes.io/metadata.name": cluster.kuberay_operator_namespace}}
+                  if cluster.kuberay_operator_namespace else {})
+    spec: dict[str, Any] = {
+        "podSelector": _run_pod_selector(name, [*RAY_COMPONENTS, SUBMITTER_COMPONENT]),
+        "policyTypes": ["Ingress"],
+        "ingress": [
+            # Ray among its own pods: GCS (6379), raylets, object transfer, worker ports, NCCL/gloo.
+            {"from": [{"podSelector": _run_pod_selector(name, RAY_COMPONENTS)}]},
+            # The job API: the submitter runs `ray job submit`; the KubeRay operator polls job status.
+            {"from": [{"podSelector": _run_pod_selector(name, [SUBMITTER_COMPONENT])},
+                      {"podSelector": {"matchLabels": dict(cluster.kuberay_operator_labels)},
+                       "namespaceSelector": namespaces}],
+             "ports": [{"port": JOB_API_PORT, "protocol": "TCP"}]},
+        ],
+    }
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            "metadata": {"name": f"{name}-ray", "namespace": namespace, "labels": labels}, "spec": spec}
+
+
 def render_configmap(name: str, namespace: str, run_config_yaml: str) -> dict[str, Any]:
     labels = {**_labels(name, "run-config"), "app.kubernetes.io/managed-by": "stvg-submit"}
     return {"apiVersion": "v1", "kind": "ConfigMap",
@@ -289,10 +324,12 @@ def dump_yaml(objects: Sequence[dict[str, Any]]) -> str:
 
 def render_manifests(name: str, cluster: ClusterConfig, run_config: dict[str, Any],
                      namespace: str | None = None) -> list[dict[str, Any]]:
-    """[ConfigMap, RayJob] for one run; `run_config` is the resolved config as plain data."""
+    """[ConfigMap, NetworkPolicy, RayJob] for one run, in the order they are created (no NetworkPolicy
+    with cluster.network_policy=false); `run_config` is the resolved config as plain data."""
     import yaml
 
     namespace = namespace or cluster.namespace
     text = yaml.safe_dump(run_config, sort_keys=False, default_flow_style=False)
     config_map = render_configmap(name, namespace, text)
-    return [config_map, render_rayjob(name, namespace, cluster, config_map["metadata"]["name"])]
+    policy = [render_network_policy(name, namespace, cluster)] if cluster.network_policy else []
+    return [config_map, *policy, render_rayjob(name, namespace, cluster, config_map["metadata"]["name"])]

@@ -1,5 +1,6 @@
-"""The chart and `stvg submit` (infra/k8s/rayjob.py) are two renderings of the same RayJob: for
-equivalent inputs their specs must be identical, so a fix in one cannot silently miss the other."""
+"""The chart and `stvg submit` (infra/k8s/rayjob.py) are two renderings of the same RayJob and of the
+NetworkPolicy around its pods: for equivalent inputs their specs must be identical, so a fix in one
+cannot silently miss the other."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import json
 
 from infra.k8s.config import (ClusterConfig, HeadConfig, LearnerGroupConfig, RolloutGroupConfig, SecretsConfig,
                               SharedVolume, Toleration)
-from infra.k8s.rayjob import render_rayjob_spec
+import pytest
+
+from infra.k8s.rayjob import render_network_policy, render_rayjob_spec
 
 GPU_TAINT = [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
 
@@ -88,3 +91,20 @@ def test_chart_and_submit_agree_with_ray_auth_disabled(render):
     ours = render_rayjob_spec(dataclasses.replace(cluster_config(), ray_auth="disabled"), "stvg-parity",
                               "stvg-parity-run-config", CHART_OVERRIDES)
     assert rayjob["spec"] == ours and "authOptions" not in ours["rayClusterSpec"]
+
+
+@pytest.mark.parametrize("namespace,labels", [("", {}), ("ray-system", {"app.kubernetes.io/name": "my-kuberay"})])
+def test_chart_and_submit_render_the_same_ray_network_policy(render, namespace, labels):
+    sets = {key: json.dumps(value) for key, value in chart_values().items()}
+    sets.update({"fullnameOverride": json.dumps("stvg-parity"),
+                 "networkPolicy.kuberayOperator.namespace": json.dumps(namespace)})
+    cluster = cluster_config()
+    if labels:
+        sets["networkPolicy.kuberayOperator.podLabels"] = json.dumps(labels)
+        cluster = dataclasses.replace(cluster, kuberay_operator_labels=labels)
+    cluster = dataclasses.replace(cluster, kuberay_operator_namespace=namespace)
+    (policy,) = [obj for obj in render(sets=sets, release="stvg-parity")
+                 if obj["kind"] == "NetworkPolicy" and obj["metadata"]["name"] == "stvg-parity-ray"]
+    ours = render_network_policy("stvg-parity", "ml", cluster)
+    assert policy["spec"] == ours["spec"]
+    assert ours["metadata"]["name"] == "stvg-parity-ray"

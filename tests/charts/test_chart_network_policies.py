@@ -9,7 +9,7 @@ import json
 import pytest
 
 from infra.k8s.config import ClusterConfig
-from infra.k8s.rayjob import render_rayjob
+from infra.k8s.rayjob import render_manifests, render_rayjob
 from tests.charts._netpol import Address, Pod, allowed
 from tests.charts.conftest import NAMESPACE
 from tests.charts.test_chart_render import CI, one, pod_templates
@@ -60,6 +60,34 @@ def submit_run():
     """Pods of a run started by `stvg submit` in the same namespace (not part of any release)."""
     rayjob = render_rayjob("grpo-7b-20260102-030405", NAMESPACE, ClusterConfig(), "cm")
     return pods([rayjob])
+
+
+@pytest.fixture(scope="module")
+def submit_run_policy():
+    """The NetworkPolicy `stvg submit` creates with that run."""
+    manifests = render_manifests("grpo-7b-20260102-030405", ClusterConfig(), {"name": "demo"}, namespace=NAMESPACE)
+    return [obj for obj in manifests if obj["kind"] == "NetworkPolicy"]
+
+
+@pytest.mark.parametrize("values", ["default", "locked"])
+def test_a_release_and_a_submit_run_in_one_namespace_keep_apart_and_share_the_services(request, values,
+                                                                                         submit_run, submit_run_policy):
+    rules, p = request.getfixturevalue(values)
+    rules = rules + submit_run_policy
+    assert submit_run_policy
+    ray = ("head", "learner", "rollout", "submitter")
+    for port in (GCS, DASHBOARD, CLIENT, SOME_WORKER_PORT):
+        for target in ray:
+            for source in (*ray, "rewards", "mlflow"):
+                assert not allowed(rules, p[source], submit_run[target], port), ("release", source, target, port)
+            for source in ray:
+                assert not allowed(rules, submit_run[source], p[target], port), ("submit", source, target, port)
+    # each keeps its own traffic, and the submit run still uses the release's reward servers and MLflow
+    assert allowed(rules, submit_run["learner"], submit_run["head"], GCS)
+    assert allowed(rules, submit_run["submitter"], submit_run["head"], DASHBOARD)
+    assert allowed(rules, p["learner"], p["head"], GCS)
+    assert allowed(rules, submit_run["learner"], p["rewards"], 8000)
+    assert allowed(rules, submit_run["head"], p["mlflow"], 5000)
 
 
 def test_one_policy_per_component_and_none_when_disabled(render):

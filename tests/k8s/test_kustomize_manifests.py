@@ -148,8 +148,8 @@ def test_gpu_groups_select_labels_that_the_shipped_gpu_nodes_carry(build):
             assert selector.items() <= labels.items(), f"{where} selects {selector}, {cluster} nodes carry {labels}"
 
 
-def test_example_rayjob_is_what_submit_renders_from_its_run_config(build):
-    from infra.k8s.rayjob import render_rayjob
+def test_example_rayjob_and_network_policy_are_what_submit_renders_from_its_run_config(build):
+    from infra.k8s.rayjob import render_network_policy, render_rayjob
     from trainer.config import load_run_config
 
     folder = K8S / "examples" / "grpo-7b"
@@ -158,6 +158,9 @@ def test_example_rayjob_is_what_submit_renders_from_its_run_config(build):
     objects = build(folder)
     rayjob = named(objects, "RayJob", "grpo-7b")
     assert rayjob["spec"] == expected["spec"]
+    policy = named(objects, "NetworkPolicy", "grpo-7b-ray")
+    assert policy["spec"] == render_network_policy("grpo-7b", config.cluster.namespace, config.cluster)["spec"]
+    assert policy["metadata"]["namespace"] == "stvg"
     assert rayjob["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "stvg"
     config_map = named(objects, "ConfigMap", "grpo-7b-run-config")
     assert config_map["metadata"]["namespace"] == "stvg"

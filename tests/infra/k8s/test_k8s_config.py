@@ -67,6 +67,11 @@ def test_slots_default_to_gpus_and_to_one_without_gpus():
     ("cluster.gpu_count=8", "unknown config key 'cluster.gpu_count'"),
     ("cluster.learner.gpu_type=H100", "cluster.learner.gpu_type='H100' is not allowed; choose one of: a100-40gb"),
     ("cluster.rollout.gpu_memory_gib=-8", "cluster.rollout.gpu_memory_gib=-8"),
+    ("cluster.kuberay_operator_namespace=Ray_System", "cluster.kuberay_operator_namespace='Ray_System' must be a DNS"),
+    ("cluster.kuberay_operator_labels={}", "empty would let every pod reach the Ray job API"),
+    ("cluster.kuberay_operator_labels={'bad key': x}", "cluster.kuberay_operator_labels: 'bad key' is not a label key"),
+    ("cluster.kuberay_operator_labels={app: -op}", "cluster.kuberay_operator_labels: app='-op' is not a label value"),
+    ("cluster.network_policy=maybe", "cluster.network_policy"),
 ])
 def test_bad_values_name_the_key(override, message):
     with pytest.raises(ConfigError) as caught:
@@ -110,3 +115,17 @@ def test_token_auth_needs_ray_2_52_in_the_image(version, auth, ok):
 def test_unknown_ray_auth_mode_names_the_choices():
     with pytest.raises(ConfigError, match="cluster.ray_auth"):
         load("cluster.ray_auth=password")
+
+
+def test_kuberay_operator_settings_default_to_the_charts_and_the_command_line_replaces_the_labels():
+    from pathlib import Path
+
+    import yaml
+
+    values = Path(__file__).resolve().parents[3] / "charts" / "stvg" / "values.yaml"
+    chart = yaml.safe_load(values.read_text())["networkPolicy"]["kuberayOperator"]
+    cluster = load()
+    assert cluster.network_policy is True
+    assert cluster.kuberay_operator_namespace == chart["namespace"]
+    assert cluster.kuberay_operator_labels == chart["podLabels"]
+    assert load("cluster.kuberay_operator_labels={app: kuberay}").kuberay_operator_labels == {"app": "kuberay"}

@@ -1,4 +1,5 @@
-"""The RayJob and ConfigMap `stvg submit` creates (infra/k8s/rayjob.py)."""
+"""The RayJob, ConfigMap and NetworkPolicy `stvg submit` creates (infra/k8s/rayjob.py); what the
+policy lets through is tested in test_k8s_submit_network_policy.py."""
 
 from __future__ import annotations
 
@@ -143,16 +144,25 @@ def test_http_mode_has_no_submitter_pod():
 
 
 @pytest.mark.parametrize("cluster", [ClusterConfig(), big(), ClusterConfig(queue="q", priority_class="p",
-                                                                         submission_mode="HTTPMode")])
+                                                                         submission_mode="HTTPMode"),
+                                     ClusterConfig(kuberay_operator_namespace="ray-system",
+                                                   kuberay_operator_labels={"app": "kuberay", "tier": "ops"})])
 def test_rendered_manifests_validate(cluster):
-    for obj in render_manifests("r1", cluster, {"name": "demo"}, namespace="ml"):
+    manifests = render_manifests("r1", cluster, {"name": "demo"}, namespace="ml")
+    assert [obj["kind"] for obj in manifests] == ["ConfigMap", "NetworkPolicy", "RayJob"]  # the creation order
+    for obj in manifests:
         validate_object(obj)
+
+
+def test_network_policy_false_renders_the_configmap_and_rayjob_only():
+    manifests = render_manifests("r1", ClusterConfig(network_policy=False), {"name": "demo"}, namespace="ml")
+    assert [obj["kind"] for obj in manifests] == ["ConfigMap", "RayJob"]
 
 
 def test_configmap_round_trips_the_run_config_through_yaml():
     run_config = {"name": "demo", "data": {"video_root": "s3://b/v"}, "learner": {"resources_per_worker": {"stvg_learner": 1.0}},
                   "note": "line one\nline two"}
-    config_map, rayjob = render_manifests("r1", ClusterConfig(), run_config, namespace="ml")
+    config_map, _, rayjob = render_manifests("r1", ClusterConfig(), run_config, namespace="ml")
     assert config_map["metadata"]["name"] == "r1-run-config"
     assert yaml.safe_load(config_map["data"]["run.yaml"]) == run_config
     text = dump_yaml([config_map, rayjob])
