@@ -113,6 +113,11 @@ def _labels(instance: str, component: str) -> dict[str, str]:
             "app.kubernetes.io/component": component}
 
 
+def _object_labels(name: str, component: str) -> dict[str, str]:
+    """Labels of an object `stvg submit` creates itself (not a pod template)."""
+    return {**_labels(name, component), "app.kubernetes.io/managed-by": "stvg-submit"}
+
+
 def _ray_pod(cluster: ClusterConfig, instance: str, component: str, container: str,
              group: HeadConfig | WorkerGroupConfig, config_map: str, gpus: int,
              automount: bool) -> dict[str, Any]:
@@ -258,7 +263,7 @@ def render_rayjob(name: str, namespace: str, cluster: ClusterConfig, config_map:
     """The RayJob object. With `cluster.queue` it carries Kueue's labels; Kueue's webhook then
     sets spec.suspend itself (we never write it, so re-applying never re-suspends a running job)."""
     check_job_name(name)
-    labels = {**_labels(name, "training"), "app.kubernetes.io/managed-by": "stvg-submit"}
+    labels = _object_labels(name, "training")
     metadata: dict[str, Any] = {"name": name, "namespace": namespace, "labels": labels}
     if cluster.queue:
         labels[QUEUE_LABEL] = cluster.queue
@@ -280,7 +285,7 @@ def _run_pod_selector(instance: str, components: Sequence[str]) -> dict[str, Any
 def render_network_policy(name: str, namespace: str, cluster: ClusterConfig) -> dict[str, Any]:
     """The NetworkPolicy `<name>-ray` over the run's pods, with the ingress rules of the chart's
     `<release>-ray` policy; egress stays open (the run reaches S3, MLflow, the reward servers)."""
-    labels = {**_labels(name, "training"), "app.kubernetes.io/managed-by": "stvg-submit"}
+    labels = _object_labels(name, "training")
     namespaces = ({"matchLabels": {"kubernetes.io/metadata.name": cluster.kuberay_operator_namespace}}
                   if cluster.kuberay_operator_namespace else {})
     spec: dict[str, Any] = {
@@ -301,7 +306,7 @@ def render_network_policy(name: str, namespace: str, cluster: ClusterConfig) -> 
 
 
 def render_configmap(name: str, namespace: str, run_config_yaml: str) -> dict[str, Any]:
-    labels = {**_labels(name, "run-config"), "app.kubernetes.io/managed-by": "stvg-submit"}
+    labels = _object_labels(name, "run-config")
     return {"apiVersion": "v1", "kind": "ConfigMap",
             "metadata": {"name": f"{name}-run-config", "namespace": namespace, "labels": labels},
             "data": {CONFIG_FILE: run_config_yaml}}
