@@ -39,7 +39,8 @@ result says `runaway` (rewards.scoring). The one limit of both reward modes: the
 its own, so a completion scores the same in-process and over HTTP."""
 
 _NUM = r"[-+]?(?:[0-9]{1,16}(?:\.[0-9]{0,16})?|\.[0-9]{1,16})"
-_ENTRY = rf"[0-9]{{1,9}}\.\s*\[\s*{_NUM}\s*,\s*{_NUM}\s*,\s*{_NUM}\s*,\s*{_NUM}\s*\]"
+_ENTRY = rf"([0-9]{{1,9}})\.\s*\[\s*({_NUM})\s*,\s*({_NUM})\s*,\s*({_NUM})\s*,\s*({_NUM})\s*\]"  # index, x1, y1, x2, y2
+_ENTRY_GROUPS = re.compile(_ENTRY, re.ASCII)
 _BOX_LIST = re.compile(rf"\s*(?:{_ENTRY}\s*(?:,\s*)?)*", re.ASCII)
 _TIME = re.compile(r"\s*([0-9]{1,9})\s*-\s*([0-9]{1,9})\s*", re.ASCII)
 # After validation, turning brackets, commas and ASCII whitespace into spaces leaves exactly the
@@ -103,6 +104,14 @@ def o1_fields(text: Any) -> Optional[tuple[int, int, str, int, str, int]]:
 
 
 def _o1_parts(text: Any) -> Optional[tuple[str, str, str]]:
+    spans = o1_part_spans(text)
+    return None if spans is None else tuple(text[start:end] for start, end in spans)
+
+
+def o1_part_spans(text: Any) -> Optional[tuple[tuple[int, int], tuple[int, int], tuple[int, int]]]:
+    """Character spans (start, end) in `text` of the insides of `<time>`, `<think_bbox>` and
+    `<pred_bbox>`, located as the module docstring says; None when the tags are not in place (the
+    insides are not validated here: o1_fields does that)."""
     if not isinstance(text, str) or len(text) > MAX_COMPLETION_CHARS:
         return None
     pred_open = text.rfind("<pred_bbox>")
@@ -125,8 +134,22 @@ def _o1_parts(text: Any) -> Optional[tuple[str, str, str]]:
     time_open = head_time.rfind("<time>", 0, time_close)
     if time_open < 0:
         return None
-    return (head_time[time_open + 6:time_close], head[think_open + 12:think_close],
-            text[pred_open + 11:pred_close])
+    return (time_open + 6, time_close), (think_open + 12, think_close), (pred_open + 11, pred_close)
+
+
+def o1_box_entries(text: Any) -> Optional[list[tuple[str, int, int, int, Box]]]:
+    """Every box entry of a well-formed STVG-o1 answer as (part, index, start, end, box), in the
+    order written: part is "think" or "pred", start:end the entry's characters in `text`
+    (`i. [x1, y1, x2, y2]`). None when the answer does not parse (format 0)."""
+    spans = o1_part_spans(text)
+    if spans is None or o1_fields(text) is None:
+        return None
+    entries = []
+    for part, (start, end) in zip(("think", "pred"), spans[1:]):
+        for match in _ENTRY_GROUPS.finditer(text, start, end):
+            index, *coords = match.groups()
+            entries.append((part, int(index), match.start(), match.end(), tuple(float(c) for c in coords)))
+    return entries
 
 
 def _entries(numbers: str) -> tuple[tuple[int, Box], ...]:
