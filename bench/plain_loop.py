@@ -101,7 +101,7 @@ class PlainLoop:
         batch = rollouts.take(step, self.cfg.total_steps)
         mark = time.perf_counter()
         scored = make_experience(batch, train, rewards, self.cfg.task, self.cfg.grpo, self.engine.policy_version,
-                                 self.cfg.max_staleness)
+                                 self.cfg.max_staleness, self.answers.processor.tokenizer)
         learn = time.perf_counter()
         metrics = {**scored.metrics, **self.learner.step(scored.items)}
         self.seconds["reward"] += learn - mark

@@ -226,6 +226,9 @@ class RunConfig:
             raise ConfigError(
                 f"grpo.temperature={self.grpo.temperature} must equal rollout.temperature="
                 f"{self.rollout.temperature}: the learner must score the distribution that was sampled")
+        if self.grpo.credit == "box" and self.task != "stvg-o1":
+            raise ConfigError(f"grpo.credit=box scores the boxes of STVG-o1 answers; task={self.task!r} has none "
+                              f"(use grpo.credit=answer)")
         if self.learner.old_logprobs == "rollout" and self.rollout.top_p < 1.0:
             raise ConfigError(
                 f"learner.old_logprobs=rollout needs rollout.top_p=1 (got {self.rollout.top_p}): the engine's "

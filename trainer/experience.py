@@ -15,6 +15,7 @@ from infra.data.sample import GroundingSample
 from rewards.targets import build_target
 from rollout.types import PromptInputs, RolloutBatch
 from trainer.grpo import GRPOConfig, compute_advantages, overlong_penalty, zero_variance_mask
+from trainer.grpo.credit import box_token_advantages
 from trainer.learner.batch import TrainItem
 
 
@@ -36,7 +37,8 @@ def targets_for(batch: RolloutBatch, samples: Sequence[GroundingSample], task: s
 
 
 def make_experience(batch: RolloutBatch, samples: Sequence[GroundingSample], reward_client, task: str,
-                    grpo: GRPOConfig, learner_version: int, max_staleness: int) -> ScoredBatch:
+                    grpo: GRPOConfig, learner_version: int, max_staleness: int, tokenizer=None) -> ScoredBatch:
+    """`tokenizer` (the policy's) is needed with grpo.credit=box, to find each box's tokens."""
     completions = batch.completions
     if not completions:  # every prompt of the step was left out (data.on_bad_video=skip): nothing to learn
         return ScoredBatch([], [], [], {})
@@ -57,8 +59,17 @@ def make_experience(batch: RolloutBatch, samples: Sequence[GroundingSample], rew
         keep, filter_metrics = zero_variance_mask(shaped[fresh], group_ids)
         metrics.update({f"data/{k}": v for k, v in filter_metrics.items()})
     advantages, adv_metrics = compute_advantages(shaped[fresh], group_ids, grpo.advantage_estimator, grpo.std_eps)
+    per_token: list = [None] * len(fresh)
+    if grpo.credit == "box":
+        if tokenizer is None:
+            raise ValueError("grpo.credit=box needs the policy's tokenizer to find each box's tokens")
+        picked = [completions[i] for i in fresh]
+        per_token, credit_metrics = box_token_advantages(
+            [c.text for c in picked], [c.token_ids for c in picked], advantages.tolist(), group_ids,
+            [targets[c.prompt_index] for c in picked], tokenizer, grpo.advantage_estimator, grpo.std_eps)
+        adv_metrics.update(credit_metrics)
     items = [TrainItem(prompt=batch.prompts[completions[i].prompt_index], completion=completions[i],
-                       advantage=float(advantages[k]), reward=float(shaped[i]))
+                       advantage=float(advantages[k]), token_advantages=per_token[k], reward=float(shaped[i]))
              for k, i in enumerate(fresh) if keep[k]]
 
     metrics.update({f"adv/{k}": v for k, v in adv_metrics.items()})
@@ -93,3 +104,10 @@ def _reward_metrics(results, rewards: torch.Tensor, lengths: torch.Tensor, compl
     for term in results[0].terms:
         out[f"reward/{term}"] = sum(r.terms[term] for r in results) / len(results)
     return out
+
+
+def policy_tokenizer(model_dir: str):
+    """The policy's tokenizer (grpo.credit=box reads each token's characters with it)."""
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(model_dir)

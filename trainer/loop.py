@@ -32,7 +32,7 @@ from trainer.bad_videos import BadVideoLog
 from trainer.checkpointing import TrainState, open_checkpoint_uri, restore_checkpoint, save_checkpoint
 from trainer.config import RunConfig
 from trainer.evaluation import EvalResult, run_evaluation
-from trainer.experience import make_experience
+from trainer.experience import make_experience, policy_tokenizer
 from trainer.learner.distribute import scatter_items
 from trainer.learner.learner import Learner
 from trainer.progress import RunLog
@@ -84,6 +84,7 @@ def grpo_loop(job: Job) -> None:
     lead = rank == 0
     if lead:
         rewards = build_reward_client(cfg.reward)
+        tokenizer = policy_tokenizer(job.model.local_dir()) if cfg.grpo.credit == "box" else None
         tracker = RunLog(job.progress, cfg.tracking)
         bad_videos = BadVideoLog(tracker.message)
         if state.step > 0:
@@ -109,7 +110,7 @@ def grpo_loop(job: Job) -> None:
                     batch = rollouts.take(step, cfg.total_steps)
                 with timer("reward"):
                     scored = make_experience(batch, job.train, rewards, cfg.task, cfg.grpo, state.policy_version,
-                                             cfg.max_staleness)
+                                             cfg.max_staleness, tokenizer)
                 items, metrics = scored.items, {**scored.metrics, **bad_videos.step_metrics(batch.skipped)}
                 if job.curriculum is not None:
                     metrics.update(_curriculum_metrics(job.curriculum, batch, step))

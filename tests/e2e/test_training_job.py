@@ -71,6 +71,8 @@ def test_job_killed_mid_run_resumes_from_the_last_complete_checkpoint_and_logs_e
         # gloo collective weight sync in 1 MiB buckets gathered by both ZeRO-3 ranks in lockstep;
         # 2 PPO mini-batches of 1 prompt a step
         "rollout.weight_sync=collective", "rollout.weight_bucket_mb=1", "grpo.ppo_mini_batch_size=1",
+        # box credit: learner rank 0 reads the policy's tokenizer from its own node's model cache
+        "grpo.credit=box",
         f"checkpoint.uri=s3://{bucket}/{root}", "checkpoint.every_n_steps=2", "checkpoint.keep_last=2",
         f"tracking.tracking_uri={mlflow_url}", f"tracking.experiment={experiment}",
         "tracking.log_images_every_n_steps=2", "tracking.num_images=1",
@@ -124,7 +126,8 @@ def test_job_killed_mid_run_resumes_from_the_last_complete_checkpoint_and_logs_e
     assert run.info.status == "FINISHED"
     steps = {m.step for m in client.get_metric_history(run.info.run_id, "reward/mean")}
     assert steps == set(range(1, TOTAL_STEPS + 1))
-    for name in ("time/rollout_s", "time/learn_s", "time/sync_s", "loss", "response_len/mean", "eval/m_tIoU"):
+    for name in ("time/rollout_s", "time/learn_s", "time/sync_s", "loss", "response_len/mean", "eval/m_tIoU",
+                 "adv/box_credit_frac"):
         assert client.get_metric_history(run.info.run_id, name), f"metric {name} was not logged"
     assert {m.value for m in client.get_metric_history(run.info.run_id, "optimizer_steps")} == {2.0}
     assert run.data.tags["checkpoint_uri"].endswith("step-000005")

@@ -44,6 +44,23 @@ def test_token_mean_loss_at_ratio_one_is_minus_mean_advantage_per_token(tiny_mod
     assert metrics["ratio_mean"] == pytest.approx(1.0) and metrics["clip_frac_high"] == 0.0
 
 
+def test_token_advantages_weigh_each_token_and_equal_the_answer_one_when_repeated(tiny_model, items):
+    # grpo.credit=box hands the learner one advantage per token. Repeating each answer's advantage on its
+    # tokens is the same step; giving the first token of every completion 2.0 instead changes the
+    # token-mean loss at ratio 1 by -(sum over completions of (2.0 - A_k)) / 35.
+    repeated = [dataclasses.replace(it, token_advantages=[it.advantage] * len(it.completion.token_ids)) for it in items]
+    _, plain, m_plain = _step(tiny_model, items, {"micro_batch_size": 3})
+    _, same, m_same = _step(tiny_model, repeated, {"micro_batch_size": 3})
+    assert m_same["loss"] == pytest.approx(m_plain["loss"], abs=1e-7)
+    for name in plain:
+        torch.testing.assert_close(same[name], plain[name], atol=1e-7, rtol=0, msg=name)
+    first = [dataclasses.replace(it, token_advantages=[2.0] + [it.advantage] * (len(it.completion.token_ids) - 1))
+             for it in items]
+    _, moved, m_first = _step(tiny_model, first, {"micro_batch_size": 3})
+    assert m_first["loss"] == pytest.approx(-(5.25 + sum(2.0 - a for a in ADVANTAGES)) / 35, abs=1e-6)
+    assert any(not torch.equal(moved[name], plain[name]) for name in plain)
+
+
 def test_every_parameter_changes_after_a_step_with_nonzero_advantages(tiny_model, items):
     before, after, metrics = _step(tiny_model, items, {"micro_batch_size": 4})
     unchanged = [name for name in before if torch.equal(before[name], after[name])]

@@ -19,6 +19,7 @@ ADVANTAGE_ESTIMATORS = ("grpo", "dr_grpo", "rloo")
 LOSS_AGGREGATIONS = ("token-mean", "seq-mean-token-mean", "seq-mean-token-sum-norm")
 KL_ESTIMATORS = ("k1", "k2", "k3")
 KL_MODES = ("loss", "reward")
+CREDITS = ("answer", "box")
 
 
 @dataclass
@@ -31,6 +32,11 @@ class GRPOConfig:
     (no std, Dr. GRPO); rloo: r - mean of the other G-1 rewards. A group of one gets advantage 0."""
     std_eps: float = 1e-6
     """Epsilon added to the group std in the grpo estimator (STVG-o1 writes 1e-6)."""
+    credit: str = "answer"
+    """answer: every token of an answer takes the answer's advantage (the papers' GRPO). box
+    (STVG-o1 only): the tokens of each box take the advantage of that box's own score (GIoU - L1)
+    against the same box in the group's other answers; the rest keep the answer's
+    (trainer/grpo/credit.py, docs/learner.md)."""
 
     # --- clipped policy loss ---
     clip_ratio_low: float = 0.2
@@ -88,6 +94,7 @@ class GRPOConfig:
         check_range("grpo.group_size", self.group_size, low=1)
         check_choice("grpo.advantage_estimator", self.advantage_estimator, ADVANTAGE_ESTIMATORS)
         check_range("grpo.std_eps", self.std_eps, low=0.0, low_open=True)
+        check_choice("grpo.credit", self.credit, CREDITS)
         check_range("grpo.clip_ratio_low", self.clip_ratio_low, low=0.0, high=1.0, low_open=True, high_open=True)
         check_range("grpo.clip_ratio_high", self.clip_ratio_high, low=0.0, low_open=True)
         if self.clip_ratio_c is not None:
@@ -106,6 +113,9 @@ class GRPOConfig:
                 f"grpo.overlong_buffer_len={self.overlong_buffer_len} must be smaller than "
                 f"grpo.max_completion_length={self.max_completion_length} (0 disables the overlong penalty)")
         check_range("grpo.overlong_penalty_factor", self.overlong_penalty_factor, low=0.0)
+        if self.credit == "box" and self.uses_reference and self.kl_mode == "reward":
+            raise ConfigError("grpo.credit=box needs grpo.kl_mode=loss (kl_mode=reward recomputes one advantage "
+                              "per answer from the KL-shaped rewards), or grpo.kl_coef=0")
 
     @property
     def uses_reference(self) -> bool:

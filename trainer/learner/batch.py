@@ -23,6 +23,8 @@ class TrainItem:
     advantage: float
     """Group-relative advantage (trainer.grpo.compute_advantages). With kl_mode=reward the learner
     recomputes it from `reward` after subtracting the KL penalty."""
+    token_advantages: Optional[list[float]] = None
+    """One advantage per completion token (grpo.credit=box); None: `advantage` on every token."""
     reward: Optional[float] = None
     """Scalar reward; required only with kl_mode=reward."""
     is_padding: bool = False
@@ -59,7 +61,8 @@ class MicroBatch:
     logit_positions: torch.Tensor
     """[N] long: sequence position whose logits predict that token (prompt_len + t - 1)."""
     advantages: torch.Tensor
-    """[B] float32."""
+    """[B] float32, or [B, T] when some item carries token_advantages (the others' rows repeat their
+    advantage; 0 past each row's length)."""
 
     def to(self, device: torch.device | str) -> "MicroBatch":
         moved = {name: getattr(self, name).to(device) for name in self.__dataclass_fields__}
@@ -120,5 +123,20 @@ def collate(items: Sequence[TrainItem], pad_token_id: int, video_token_id: int) 
         token_rows=torch.cat(rows),
         token_cols=torch.cat(cols),
         logit_positions=torch.cat(positions),
-        advantages=torch.tensor([float(item.advantage) for item in items], dtype=torch.float32),
+        advantages=_advantages(items, comp_width),
     )
+
+
+def _advantages(items: Sequence[TrainItem], width: int) -> torch.Tensor:
+    if all(item.token_advantages is None for item in items):
+        return torch.tensor([float(item.advantage) for item in items], dtype=torch.float32)
+    out = torch.zeros((len(items), width), dtype=torch.float32)
+    for b, item in enumerate(items):
+        n = len(item.completion.token_ids)
+        if item.token_advantages is None:
+            out[b, :n] = float(item.advantage)
+        elif len(item.token_advantages) != n:
+            raise ValueError(f"item {b} has {len(item.token_advantages)} token advantages for {n} completion tokens")
+        else:
+            out[b, :n] = torch.tensor(item.token_advantages, dtype=torch.float32)
+    return out
