@@ -39,6 +39,8 @@ def targets_for(batch: RolloutBatch, samples: Sequence[GroundingSample], task: s
 def make_experience(batch: RolloutBatch, samples: Sequence[GroundingSample], reward_client, task: str,
                     grpo: GRPOConfig, learner_version: int, max_staleness: int, tokenizer=None) -> ScoredBatch:
     """`tokenizer` (the policy's) is needed with grpo.credit=box, to find each box's tokens."""
+    if grpo.credit == "box" and tokenizer is None:
+        raise ValueError("grpo.credit=box needs the policy's tokenizer to find each box's tokens")
     completions = batch.completions
     if not completions:  # every prompt of the step was left out (data.on_bad_video=skip): nothing to learn
         return ScoredBatch([], [], [], {})
@@ -61,8 +63,6 @@ def make_experience(batch: RolloutBatch, samples: Sequence[GroundingSample], rew
     advantages, adv_metrics = compute_advantages(shaped[fresh], group_ids, grpo.advantage_estimator, grpo.std_eps)
     per_token: list = [None] * len(fresh)
     if grpo.credit == "box":
-        if tokenizer is None:
-            raise ValueError("grpo.credit=box needs the policy's tokenizer to find each box's tokens")
         picked = [completions[i] for i in fresh]
         per_token, credit_metrics = box_token_advantages(
             [c.text for c in picked], [c.token_ids for c in picked], advantages.tolist(), group_ids,

@@ -119,6 +119,9 @@ def test_make_experience_hands_box_credit_to_the_learner_batch(tokenizer):
                                  learner_version=0, max_staleness=0, tokenizer=tokenizer)
         answer = make_experience(batch, [_o1_sample()], client, "stvg-o1", GRPOConfig(group_size=2),
                                  learner_version=0, max_staleness=0)
+        with pytest.raises(ValueError, match="tokenizer"):
+            make_experience(batch, [_o1_sample()], client, "stvg-o1", GRPOConfig(group_size=2, credit="box"),
+                            learner_version=0, max_staleness=0)
     finally:
         client.close()
     assert [it.token_advantages is not None for it in scored.items] == [True, True]
@@ -129,10 +132,6 @@ def test_make_experience_hands_box_credit_to_the_learner_batch(tokenizer):
     assert batch.advantages.shape == batch.completion_ids.shape
     assert batch.advantages[0, :len(scored.items[0].token_advantages)].tolist() == pytest.approx(
         scored.items[0].token_advantages)
-    with pytest.raises(ValueError, match="tokenizer"):
-        make_experience(RolloutBatch(prompts=[prompt], completions=completions), [_o1_sample()],
-                        build_reward_client(RewardClientConfig(mode="local")), "stvg-o1",
-                        GRPOConfig(group_size=2, credit="box"), learner_version=0, max_staleness=0)
 
 
 def test_collate_repeats_the_answer_advantage_beside_token_advantages():
