@@ -21,6 +21,7 @@ credit and `adv/box_credit_unmapped` counts it.
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any, Hashable, Optional, Sequence
 
 import numpy as np
@@ -28,6 +29,7 @@ import torch
 
 from rewards.boxes import spatial_score
 from rewards.parsing import o1_box_entries
+from trainer.grpo.advantages import compute_advantages
 
 
 def box_scores(text: str, target: dict) -> list[tuple[tuple[str, int], int, int, float]]:
@@ -41,11 +43,11 @@ def box_scores(text: str, target: dict) -> list[tuple[tuple[str, int], int, int,
     picked = []
     for part, index, start, end, box in entries:
         key = (part, index)
-        if key in seen or index not in truth or not target["t_start"] <= index <= target["t_end"]:
-            seen.add(key)
+        if key in seen:  # a repeated second: the reward scores its first box only
             continue
         seen.add(key)
-        picked.append((key, text.index("[", start, end), end, box, truth[index]))
+        if index in truth and target["t_start"] <= index <= target["t_end"]:
+            picked.append((key, text.index("[", start, end), end, box, truth[index]))
     if not picked:
         return []
     scores = spatial_score(np.array([p[3] for p in picked], np.float64), np.array([p[4] for p in picked], np.float64),
@@ -72,14 +74,10 @@ def box_token_advantages(texts: Sequence[str], token_ids: Sequence[Sequence[int]
     """Per-token advantages of each answer under box credit (None: the answer keeps its answer
     advantage on every token) and metrics: `box_credit_frac` (share of all tokens that took a box's
     advantage) and `box_credit_unmapped` (answers whose tokens could not be matched to characters)."""
-    from trainer.grpo.advantages import compute_advantages
-
     scored = [box_scores(text, target) for text, target in zip(texts, targets)]
     flat = [(i, k) for i, boxes in enumerate(scored) for k in range(len(boxes))]
     keys = [(group_ids[i], scored[i][k][0]) for i, k in flat]
-    members: dict[Hashable, int] = {}
-    for key in keys:
-        members[key] = members.get(key, 0) + 1
+    members = Counter(keys)
     box_adv = compute_advantages(torch.tensor([scored[i][k][3] for i, k in flat], dtype=torch.float64), keys,
                                  estimator, std_eps)[0] if flat else torch.zeros(0)
     credited: dict[tuple[int, int], float] = {(i, k): float(box_adv[n]) for n, (i, k) in enumerate(flat)
@@ -101,7 +99,7 @@ def box_token_advantages(texts: Sequence[str], token_ids: Sequence[Sequence[int]
         values = [float(answer_advantages[i])] * len(ids)
         for t, (lo, hi) in enumerate(spans):
             for start, end, adv in boxes:
-                if lo < end and hi > start and hi > lo:  # the token overlaps the entry's characters
+                if lo < end and hi > start and hi > lo:  # the token overlaps the box's coordinates
                     values[t] = adv
                     boxed_tokens += 1
                     break
